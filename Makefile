@@ -1,0 +1,43 @@
+# Two entry points (see README): `make serve` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8080
+export PORT
+
+.PHONY: install tools serve test lint typecheck pytest clean
+
+# The venv is rebuilt whenever the declared or pinned dependencies change.
+$(STAMP): pyproject.toml requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+	$(BIN)/pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## helm, kubectl, kubernetes-validate, checkov, shellcheck, yamllint into .tools/ (own venv).
+tools:
+	bash scripts/install-tools.sh
+
+## Start the server (gunicorn + uvicorn workers) on the embedded default models.
+serve: $(STAMP)
+	$(BIN)/dimtensor-serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) tools
+	$(BIN)/pytest
+
+## Lint, type-check and run every test.
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,257 @@
+"""The registry of architectures the server itself defines.
+
+A manifest names an architecture and gives its parameters; it never ships code. Each entry is a
+pydantic parameters model (``extra="forbid"``) that knows its input/output widths, how to build
+its :class:`torch.nn.Module`, whether it has weights to load, and which dimensions it needs from
+the manifest's units (so a Pi-group surrogate or an analytic formula cannot be wired to inputs of
+the wrong physical kind).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from typing import ClassVar, TypeVar
+
+from dimtensor import Dimension
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from torch import nn
+
+from service.errors import ManifestError
+from service.models.manifest import ArchitectureSpec
+from service.models.nets import MLP, Activation, FourierMLP, PiGroupMLP, Projectile
+
+__all__ = [
+    "ArchitectureParams",
+    "FourierMLPParams",
+    "MLPParams",
+    "PiGroupMLPParams",
+    "ProjectileParams",
+    "architecture_names",
+    "resolve_architecture",
+]
+
+
+class ArchitectureParams(BaseModel):
+    """Base of every architecture's parameters: the registry entry *is* the params class."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    has_weights: ClassVar[bool] = True
+
+    def widths(self) -> tuple[int, int]:
+        """(n_in, n_out): the flat widths the module consumes and produces."""
+        raise NotImplementedError
+
+    def build(self) -> nn.Module:
+        """A fresh module with initial (untrained) parameters."""
+        raise NotImplementedError
+
+    def dimension_problems(
+        self, inputs: Sequence[Dimension], outputs: Sequence[Dimension]
+    ) -> list[str]:
+        """Why the per-column input/output dimensions do not suit this architecture ([] = fine)."""
+        return []
+
+
+_REGISTRY: dict[str, type[ArchitectureParams]] = {}
+_P = TypeVar("_P", bound=type[ArchitectureParams])
+
+
+def _register(name: str) -> Callable[[_P], _P]:
+    def add(cls: _P) -> _P:
+        _REGISTRY[name] = cls
+        return cls
+
+    return add
+
+
+def architecture_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def resolve_architecture(spec: ArchitectureSpec) -> ArchitectureParams:
+    """Look up ``spec.name`` and validate ``spec.params``; :class:`ManifestError` otherwise."""
+    cls = _REGISTRY.get(spec.name)
+    if cls is None:
+        raise ManifestError(
+            f"unknown architecture {spec.name!r}; expected one of {architecture_names()}",
+            architecture=spec.name,
+            expected=architecture_names(),
+        )
+    try:
+        return cls.model_validate(spec.params)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<params>'}: "
+            + ("unknown parameter" if e["type"] == "extra_forbidden" else e["msg"])
+            for e in exc.errors()
+        )
+        raise ManifestError(
+            f"architecture {spec.name!r}: bad params: {problems}", architecture=spec.name
+        ) from exc
+
+
+class _Hidden(ArchitectureParams):
+    hidden: list[int] = Field(default_factory=lambda: [64, 64], max_length=16)
+    activation: Activation = "tanh"
+    normalize: bool = False
+
+    @model_validator(mode="after")
+    def _positive_hidden(self) -> _Hidden:
+        if any(h < 1 or h > 4096 for h in self.hidden):
+            raise ValueError(f"hidden widths must be in 1..4096, received {self.hidden}")
+        return self
+
+
+@_register("mlp")
+class MLPParams(_Hidden):
+    in_features: int = Field(ge=1, le=65536)
+    out_features: int = Field(ge=1, le=65536)
+
+    def widths(self) -> tuple[int, int]:
+        return self.in_features, self.out_features
+
+    def build(self) -> nn.Module:
+        return MLP(
+            self.in_features, self.out_features, self.hidden, self.activation, self.normalize
+        )
+
+
+@_register("fourier_mlp")
+class FourierMLPParams(_Hidden):
+    in_features: int = Field(ge=1, le=65536)
+    out_features: int = Field(ge=1, le=65536)
+    n_features: int = Field(default=64, ge=1, le=4096)
+    scale: float = Field(default=1.0, gt=0.0, allow_inf_nan=False)
+    learned_features: bool = False
+    seed: int = Field(default=0, ge=0)
+
+    def widths(self) -> tuple[int, int]:
+        return self.in_features, self.out_features
+
+    def build(self) -> nn.Module:
+        return FourierMLP(
+            self.in_features,
+            self.out_features,
+            n_features=self.n_features,
+            scale=self.scale,
+            learned=self.learned_features,
+            hidden=self.hidden,
+            activation=self.activation,
+            normalize=self.normalize,
+            seed=self.seed,
+        )
+
+
+def _fraction(x: float) -> Fraction:
+    return Fraction(x).limit_denominator(64)
+
+
+def _monomial(dims: Sequence[Dimension], exponents: Sequence[float]) -> Dimension:
+    result = Dimension()
+    for dim, e in zip(dims, exponents, strict=True):
+        if e != 0.0:
+            result = result * dim ** _fraction(e)
+    return result
+
+
+@_register("pi_group_mlp")
+class PiGroupMLPParams(_Hidden):
+    """``y_j = c_j · prod_i x_i^scale_exponents[j][i] · mlp(prod_i x_i^group_exponents[k][i])``.
+
+    At load the manifest's units must make every group dimensionless and every scale carry its
+    output's dimension.
+    """
+
+    group_exponents: list[list[float]] = Field(min_length=1, max_length=64)
+    scale_exponents: list[list[float]] = Field(min_length=1, max_length=64)
+    scale_constants: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PiGroupMLPParams:
+        rows = self.group_exponents + self.scale_exponents
+        n_in = len(rows[0])
+        if n_in < 1 or any(len(r) != n_in for r in rows):
+            raise ValueError(
+                "every row of group_exponents and scale_exponents must have one exponent per "
+                f"input column; received row lengths {[len(r) for r in rows]}"
+            )
+        if not all(math.isfinite(e) for r in rows for e in r):
+            raise ValueError("exponents must be finite numbers")
+        n_out = len(self.scale_exponents)
+        if self.scale_constants is not None and len(self.scale_constants) != n_out:
+            raise ValueError(
+                f"scale_constants needs one value per output ({n_out}), "
+                f"received {len(self.scale_constants)}"
+            )
+        return self
+
+    def widths(self) -> tuple[int, int]:
+        return len(self.group_exponents[0]), len(self.scale_exponents)
+
+    def build(self) -> nn.Module:
+        constants = self.scale_constants or [1.0] * len(self.scale_exponents)
+        return PiGroupMLP(
+            self.group_exponents,
+            self.scale_exponents,
+            constants,
+            self.hidden,
+            self.activation,
+            self.normalize,
+        )
+
+    def dimension_problems(
+        self, inputs: Sequence[Dimension], outputs: Sequence[Dimension]
+    ) -> list[str]:
+        problems = []
+        for k, row in enumerate(self.group_exponents):
+            dim = _monomial(inputs, row)
+            if not dim.is_dimensionless:
+                problems.append(
+                    f"group_exponents[{k}] must form a dimensionless group from the inputs' "
+                    f"units; it has dimension {dim}"
+                )
+        for j, row in enumerate(self.scale_exponents):
+            dim = _monomial(inputs, row)
+            if dim != outputs[j]:
+                problems.append(
+                    f"scale_exponents[{j}] gives dimension {dim}, but output column {j} "
+                    f"has dimension {outputs[j]}"
+                )
+        return problems
+
+
+@_register("projectile")
+class ProjectileParams(ArchitectureParams):
+    """Analytic: inputs (speed, angle, g), outputs (range, apex height, flight time). No weights."""
+
+    has_weights: ClassVar[bool] = False
+
+    def widths(self) -> tuple[int, int]:
+        return 3, 3
+
+    def build(self) -> nn.Module:
+        return Projectile()
+
+    def dimension_problems(
+        self, inputs: Sequence[Dimension], outputs: Sequence[Dimension]
+    ) -> list[str]:
+        length, time, one = Dimension(length=1), Dimension(time=1), Dimension()
+        expected_in = [length / time, one, length / time**2]
+        expected_out = [length, length, time]
+        labels_in = ["speed", "angle", "gravitational acceleration"]
+        labels_out = ["range", "apex height", "flight time"]
+        problems = [
+            f"input column {i} ({labels_in[i]}) must have dimension {want}, received {got}"
+            for i, (want, got) in enumerate(zip(expected_in, inputs, strict=True))
+            if want != got
+        ]
+        problems += [
+            f"output column {i} ({labels_out[i]}) must have dimension {want}, received {got}"
+            for i, (want, got) in enumerate(zip(expected_out, outputs, strict=True))
+            if want != got
+        ]
+        return problems
+

@@ -1,0 +1,182 @@
+"""The ``model.yaml`` schema: what a model declares about itself, checked before any torch code runs.
+
+A manifest is the contract between a model author and the server: tensor names, per-row shapes and
+units on both sides, the architecture the code builds, and where the weights are. Everything that
+can be judged from the text alone (identifiers, duplicate names, a weights path that escapes its
+folder, a malformed hash) is refused here; checks that need the unit grammar, the architecture
+registry or the weights file live in :mod:`service.models.runtime`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from service.errors import ManifestError
+
+__all__ = [
+    "MANIFEST_FILENAME",
+    "ArchitectureSpec",
+    "ModelManifest",
+    "TensorSpec",
+    "WeightsSpec",
+    "load_manifest",
+]
+
+MANIFEST_FILENAME = "model.yaml"
+
+# Model names and versions appear in URLs (/v2/models/{name}/versions/{version}) and as folder
+# names: keep them to characters that need no escaping anywhere.
+_SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# Tensor names become JSON keys and keyword-like names in clients: identifier-like.
+_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _Strict(BaseModel):
+    """Unknown keys are refused: a typo in a manifest must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TensorSpec(_Strict):
+    """One named tensor of a model's signature, per row, in the model's own unit."""
+
+    name: str = Field(pattern=_IDENTIFIER)
+    unit: str = Field(min_length=1, max_length=200)
+    shape: list[int] = Field(default_factory=list, max_length=8)
+    description: str = ""
+
+    @field_validator("shape")
+    @classmethod
+    def _positive_dims(cls, shape: list[int]) -> list[int]:
+        bad = [d for d in shape if d < 1]
+        if bad:
+            raise ValueError(f"every per-row dimension must be >= 1, received {shape}")
+        return shape
+
+    @property
+    def size(self) -> int:
+        """Elements per row: the width this tensor takes in the architecture's input/output."""
+        size = 1
+        for dim in self.shape:
+            size *= dim
+        return size
+
+
+class ArchitectureSpec(_Strict):
+    """Which code-defined architecture to build, and its parameters (checked by the registry)."""
+
+    name: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class WeightsSpec(_Strict):
+    """A weights file next to the manifest, in a format the server knows how to read safely."""
+
+    file: str = Field(min_length=1)
+    format: Literal["safetensors", "state_dict", "torchscript"]
+    sha256: str | None = None
+
+    @field_validator("file")
+    @classmethod
+    def _relative_inside(cls, file: str) -> str:
+        posix, windows = PurePosixPath(file), PureWindowsPath(file)
+        if posix.is_absolute() or windows.is_absolute() or windows.drive or file.startswith("\\"):
+            raise ValueError(
+                f"weights file must be a path relative to the manifest's folder, received {file!r}"
+            )
+        if ".." in posix.parts or ".." in windows.parts:
+            raise ValueError(
+                f"weights file must stay inside the manifest's folder (no '..'), received {file!r}"
+            )
+        return file
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, digest: str | None) -> str | None:
+        if digest is None:
+            return None
+        digest = digest.lower()
+        if not _SHA256.match(digest):
+            raise ValueError(
+                f"sha256 must be 64 hexadecimal characters, received {len(digest)} characters"
+            )
+        return digest
+
+
+class ModelManifest(_Strict):
+    """A whole ``model.yaml``. Tensor names are unique across inputs and outputs together."""
+
+    name: str = Field(pattern=_SLUG)
+    version: str = Field(pattern=_SLUG)
+    description: str = ""
+    inputs: list[TensorSpec] = Field(min_length=1)
+    outputs: list[TensorSpec] = Field(min_length=1)
+    architecture: ArchitectureSpec
+    weights: WeightsSpec | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, version: Any) -> Any:
+        # YAML reads `version: 1` as an int; a version is a label, so accept it as text.
+        if isinstance(version, int) and not isinstance(version, bool):
+            return str(version)
+        return version
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ModelManifest:
+        seen: dict[str, str] = {}
+        for side, specs in (("inputs", self.inputs), ("outputs", self.outputs)):
+            for spec in specs:
+                if spec.name in seen:
+                    raise ValueError(
+                        f"duplicate tensor name {spec.name!r}: declared in {seen[spec.name]} "
+                        f"and again in {side}; every input and output name must be unique"
+                    )
+                seen[spec.name] = side
+        return self
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "<root>"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field (not part of the manifest schema)"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def load_manifest(path: Path) -> ModelManifest:
+    """Read and validate one ``model.yaml``; every failure is a :class:`ManifestError`.
+
+    ``yaml.safe_load`` only: a manifest can never construct Python objects.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(
+            f"manifest {path}: cannot be read as UTF-8 text ({exc})", path=str(path)
+        ) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"manifest {path}: invalid YAML: {exc}", path=str(path)) from exc
+    if not isinstance(data, dict):
+        raise ManifestError(
+            f"manifest {path}: expected a YAML mapping at the top level, "
+            f"received {type(data).__name__}",
+            path=str(path),
+        )
+    try:
+        return ModelManifest.model_validate(data)
+    except ValidationError as exc:
+        raise ManifestError(
+            f"manifest {path}: {_describe(exc)}", path=str(path), errors=exc.error_count()
+        ) from exc

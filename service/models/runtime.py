@@ -1,0 +1,226 @@
+"""A model ready to answer: manifest checked, units parsed, weights loaded, forward pass warmed.
+
+:func:`load_model` runs every check that needs more than the manifest text, in the order a model
+author would fix them (units, architecture, widths, dimensions, weights, forward pass), and
+prefixes each message with the model and version. :meth:`LoadedModel.predict` works on plain
+numpy arrays in the model's declared units; unit conversion belongs to the core, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from service.errors import ManifestError, ShapeError, UnitError
+from service.models.architectures import ArchitectureParams, resolve_architecture
+from service.models.manifest import MANIFEST_FILENAME, ModelManifest, TensorSpec, load_manifest
+from service.models.weights import (
+    check_sha256,
+    load_state_dict_into,
+    load_torchscript,
+    read_state_dict,
+    resolve_weights_path,
+)
+from service.units import ParsedUnit, parse_unit
+
+__all__ = ["WARMUP_ROWS", "FloatArray", "LoadedModel", "load_model"]
+
+FloatArray = npt.NDArray[np.float64]
+WARMUP_ROWS = 2
+
+
+class LoadedModel:
+    """One loaded version of one model. Immutable after load and safe to share across threads."""
+
+    def __init__(
+        self,
+        manifest: ModelManifest,
+        module: nn.Module,
+        input_units: tuple[ParsedUnit, ...],
+        output_units: tuple[ParsedUnit, ...],
+        architecture: ArchitectureParams,
+    ) -> None:
+        self.manifest = manifest
+        self.module = module
+        self.input_units = input_units
+        self.output_units = output_units
+        self.architecture = architecture
+        self.input_sizes = tuple(spec.size for spec in manifest.inputs)
+        self.output_sizes = tuple(spec.size for spec in manifest.outputs)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    def __repr__(self) -> str:
+        return f"LoadedModel({self.name!r}, version={self.version!r})"
+
+    def predict(self, inputs: Sequence[npt.ArrayLike]) -> list[FloatArray]:
+        """Inputs in manifest order, each ``(rows, *spec.shape)`` in declared units; outputs alike.
+
+        Computation is float32 (the weights' precision); results are returned as float64.
+        """
+        specs = self.manifest.inputs
+        if len(inputs) != len(specs):
+            raise ShapeError(
+                f"model {self.name!r} takes {len(specs)} inputs {[s.name for s in specs]}, "
+                f"received {len(inputs)}",
+                expected=len(specs),
+                received=len(inputs),
+            )
+        arrays = [np.asarray(a, dtype=np.float64) for a in inputs]
+        rows = arrays[0].shape[0] if arrays[0].ndim else -1
+        columns = []
+        for spec, size, array in zip(specs, self.input_sizes, arrays, strict=True):
+            want = [rows, *spec.shape]
+            if list(array.shape) != want or rows < 0:
+                raise ShapeError(
+                    f"input {spec.name!r}: expected shape {want} (rows, *per-row shape), "
+                    f"received {list(array.shape)}",
+                    input=spec.name,
+                    expected=want,
+                    received=list(array.shape),
+                )
+            columns.append(array.reshape(rows, size))
+        flat = np.concatenate(columns, axis=1).astype(np.float32)
+        with torch.inference_mode():
+            result = self.module(torch.from_numpy(flat))
+        out = _check_output(result, rows, sum(self.output_sizes), self.manifest)
+        values = out.numpy().astype(np.float64)
+        outputs: list[FloatArray] = []
+        start = 0
+        for spec, size in zip(self.manifest.outputs, self.output_sizes, strict=True):
+            outputs.append(values[:, start : start + size].reshape(rows, *spec.shape))
+            start += size
+        return outputs
+
+
+def _check_output(result: object, rows: int, width: int, manifest: ModelManifest) -> torch.Tensor:
+    if not isinstance(result, torch.Tensor):
+        raise ManifestError(
+            f"forward pass returned {type(result).__name__}, expected one tensor "
+            f"of shape [{rows}, {width}]"
+        )
+    if list(result.shape) != [rows, width]:
+        declared = ", ".join(f"{s.name} {s.shape}" for s in manifest.outputs)
+        raise ManifestError(
+            f"forward pass returned shape {list(result.shape)}, the declared outputs "
+            f"({declared}) need [{rows}, {width}]",
+            expected=[rows, width],
+            received=list(result.shape),
+        )
+    return result
+
+
+def _parse_units(side: str, specs: Sequence[TensorSpec]) -> tuple[ParsedUnit, ...]:
+    parsed = []
+    for spec in specs:
+        try:
+            parsed.append(parse_unit(spec.unit))
+        except UnitError as exc:
+            raise ManifestError(
+                f"{side} {spec.name!r}: unit {spec.unit!r} is not a valid unit: {exc.message}",
+                tensor=spec.name,
+                unit=spec.unit,
+            ) from exc
+    return tuple(parsed)
+
+
+def _column_dimensions(specs: Sequence[TensorSpec], units: Sequence[ParsedUnit]) -> list[object]:
+    return [unit.dimension for spec, unit in zip(specs, units, strict=True) for _ in range(spec.size)]
+
+
+def _build_module(
+    manifest: ModelManifest, folder: Path, params: ArchitectureParams, trusted: bool
+) -> nn.Module:
+    arch = manifest.architecture.name
+    spec = manifest.weights
+    if spec is None:
+        if params.has_weights:
+            raise ManifestError(
+                f"architecture {arch!r} has trained parameters and needs a 'weights' entry; "
+                "received none"
+            )
+        return params.build()
+    if spec.format != "torchscript" and not params.has_weights:
+        raise ManifestError(
+            f"architecture {arch!r} is analytic and takes no weights; "
+            f"remove the 'weights' entry (received {spec.file!r})"
+        )
+    if spec.format == "torchscript" and not trusted:
+        raise ManifestError(
+            f"weights file {spec.file!r} is TorchScript, which carries code that would run inside "
+            "the server; refused because the repository is not marked trusted. Expected "
+            "'safetensors' or 'state_dict' weights for a code-defined architecture",
+            format=spec.format,
+        )
+    path = resolve_weights_path(folder, spec)
+    if spec.sha256 is not None:
+        check_sha256(path, spec.sha256)
+    if spec.format == "torchscript":
+        return load_torchscript(path)
+    module = params.build()
+    load_state_dict_into(module, read_state_dict(path, spec.format), arch)
+    return module
+
+
+def _load(manifest: ModelManifest, folder: Path, trusted: bool) -> LoadedModel:
+    input_units = _parse_units("input", manifest.inputs)
+    output_units = _parse_units("output", manifest.outputs)
+    params = resolve_architecture(manifest.architecture)
+    arch = manifest.architecture.name
+    n_in = sum(s.size for s in manifest.inputs)
+    n_out = sum(s.size for s in manifest.outputs)
+    if params.widths() != (n_in, n_out):
+        want_in, want_out = params.widths()
+        raise ManifestError(
+            f"architecture {arch!r} takes {want_in} input columns and gives {want_out} output "
+            f"columns; the declared inputs have {n_in} and the declared outputs {n_out}",
+            expected=[want_in, want_out],
+            received=[n_in, n_out],
+        )
+    problems = params.dimension_problems(
+        _column_dimensions(manifest.inputs, input_units),
+        _column_dimensions(manifest.outputs, output_units),
+    )
+    if problems:
+        raise ManifestError(f"architecture {arch!r}: " + "; ".join(problems), architecture=arch)
+    module = _build_module(manifest, folder, params, trusted)
+    module.eval()
+    module.requires_grad_(False)
+    loaded = LoadedModel(manifest, module, input_units, output_units, params)
+    warm = [np.ones((WARMUP_ROWS, *s.shape)) for s in manifest.inputs]
+    try:
+        loaded.predict(warm)
+    except ManifestError as exc:
+        raise ManifestError(f"warm-up with {WARMUP_ROWS} rows of ones: {exc.message}") from exc
+    except Exception as exc:
+        raise ManifestError(
+            f"warm-up forward pass with {WARMUP_ROWS} rows of ones failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return loaded
+
+
+def load_model(
+    folder: Path, *, trusted: bool = False, manifest: ModelManifest | None = None
+) -> LoadedModel:
+    """Load ``folder/model.yaml`` and its weights; every refusal is a :class:`ManifestError`."""
+    if manifest is None:
+        manifest = load_manifest(folder / MANIFEST_FILENAME)
+    try:
+        return _load(manifest, folder, trusted)
+    except ManifestError as exc:
+        raise ManifestError(
+            f"model {manifest.name!r} version {manifest.version!r}: {exc.message}",
+            **{**exc.details, "model": manifest.name, "version": manifest.version},
+        ) from exc

@@ -1,0 +1,166 @@
+"""The one table from domain errors to HTTP for the native API: RFC 9457 problem details.
+
+Endpoints only raise; this module turns each error into ``application/problem+json``
+with a machine-readable ``type`` (``/problems/<kind>``), the human ``detail`` and the
+error's structured fields as extension members. A problem type is dereferenceable:
+``GET /problems/<kind>`` describes it. Unknown failures become a 500 problem that
+names the request id and never carries a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service import errors
+
+__all__ = ["PROBLEM_STATUS", "install_problem_handlers", "problem_response"]
+
+log = logging.getLogger("service.rest")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# Most specific first: the first class an error is an instance of decides its status.
+PROBLEM_STATUS: tuple[tuple[type[errors.ServiceError], int], ...] = (
+    (errors.UnitError, 422),
+    (errors.IncompatibleUnitsError, 422),
+    (errors.InputError, 422),
+    (errors.ModelNotFoundError, 404),
+    (errors.ModelNotReadyError, 503),
+    (errors.ManifestError, 503),
+)
+
+# Problems the HTTP layer itself raises (not domain errors).
+HTTP_KINDS: dict[str, tuple[str, str]] = {
+    "malformed-json": ("Malformed JSON body", "The body is not valid JSON."),
+    "invalid-body": ("Invalid request body", "The body does not match the schema."),
+    "not-found": ("Not found", "No such resource."),
+    "method-not-allowed": ("Method not allowed", "The resource does not accept that method."),
+    "http-error": ("HTTP error", "The request could not be served."),
+    "internal-error": ("Internal error", "An unexpected failure; the request id names it."),
+}
+
+
+def status_for(exc: errors.ServiceError) -> int:
+    """The HTTP status of a domain error (500 when the table has no row for it)."""
+    for cls, status in PROBLEM_STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def problem_response(
+    request: Request, status: int, kind: str, title: str, detail: str, **extra: Any
+) -> JSONResponse:
+    """Build one problem+json response."""
+    body: dict[str, Any] = {
+        "type": f"/problems/{kind}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.ServiceError)  # noqa: S101 - registered for this class only
+    status = status_for(exc)
+    log.info("problem %s: %s", exc.kind, exc.message)
+    return problem_response(request, status, exc.kind, exc.title, exc.message, **exc.details)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    problems = [_clean(e) for e in exc.errors()]
+    if any(p["type"] == "json_invalid" for p in problems):
+        first = problems[0]
+        return problem_response(
+            request,
+            400,
+            "malformed-json",
+            HTTP_KINDS["malformed-json"][0],
+            f"the body is not valid JSON: {first['msg']} at {first['loc']}",
+            errors=problems,
+        )
+    summary = "; ".join(f"{p['loc']}: {p['msg']}" for p in problems[:5])
+    return problem_response(
+        request,
+        422,
+        "invalid-body",
+        HTTP_KINDS["invalid-body"][0],
+        f"the body does not match the expected schema: {summary}",
+        errors=problems,
+    )
+
+
+def _clean(error: Any) -> dict[str, Any]:
+    """A validation error without the echoed input (it may be huge or sensitive)."""
+    loc = ".".join(str(p) for p in error.get("loc", ()))
+    return {"loc": loc, "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    kind = {400: "malformed-json", 404: "not-found", 405: "method-not-allowed"}.get(
+        exc.status_code, "http-error"
+    )
+    response = problem_response(
+        request, exc.status_code, kind, HTTP_KINDS[kind][0], str(exc.detail)
+    )
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    request_id = request.headers.get("x-request-id", "")
+    log.exception("unhandled error serving %s %s", request.method, request.url.path)
+    return problem_response(
+        request,
+        500,
+        "internal-error",
+        HTTP_KINDS["internal-error"][0],
+        "the server failed to handle this request; it has been logged",
+        request_id=request_id or None,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Register every handler; called once by the app factory."""
+    app.add_exception_handler(errors.ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def describe_kind(kind: str) -> dict[str, Any] | None:
+    """What ``GET /problems/<kind>`` answers: title, status and meaning of a kind."""
+    for cls in _domain_classes(errors.ServiceError):
+        if cls.kind == kind:
+            doc = (cls.__doc__ or cls.title).strip().splitlines()[0]
+            return {"type": f"/problems/{kind}", "title": cls.title, "status": _status_of_class(cls), "description": doc}
+    if kind in HTTP_KINDS:
+        title, doc = HTTP_KINDS[kind]
+        return {"type": f"/problems/{kind}", "title": title, "description": doc}
+    return None
+
+
+def _domain_classes(root: type[errors.ServiceError]) -> list[type[errors.ServiceError]]:
+    out = [root]
+    for sub in root.__subclasses__():
+        out.extend(_domain_classes(sub))
+    return out
+
+
+def _status_of_class(cls: type[errors.ServiceError]) -> int:
+    for base, status in PROBLEM_STATUS:
+        if issubclass(cls, base):
+            return status
+    return 500

@@ -1,0 +1,112 @@
+"""Client values to plain float64 arrays, and the row/broadcast rules between them.
+
+Why a module of its own: every door (native JSON, OIP, batch rows) hands the core
+numbers in some nested form, and the checks that make them safe (numbers only, no
+ragged lists, finite, shape fits the model, bounded size) must exist exactly once.
+Values are plain numpy arrays from here on: dimtensor's DimArray is never built from
+client data, which keeps its numpy-left-operand crash out of reach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from service.errors import LimitExceededError, NonFiniteError, ShapeError
+
+__all__ = ["as_float_array", "check_finite", "rows_of"]
+
+_NUMERIC_KINDS = frozenset("iuf")
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def as_float_array(value: Any, *, name: str, max_values: int) -> np.ndarray:
+    """Turn a number or a nested list of numbers into a float64 array.
+
+    Refuses strings, booleans, nulls, objects and ragged lists, which numpy would
+    otherwise coerce ("1" -> 1.0) or store as objects.
+    """
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        if isinstance(value, bool) or value is None or isinstance(value, str | dict):
+            raise ShapeError(
+                f"input '{name}': expected a number or a (nested) list of numbers, "
+                f"received {type(value).__name__} {_describe(value)}",
+                input=name,
+                received=type(value).__name__,
+            )
+        try:
+            arr = np.asarray(value)
+        except (ValueError, OverflowError, TypeError) as exc:
+            raise ShapeError(
+                f"input '{name}': expected a rectangular (nested) list of numbers, "
+                f"received a ragged or non-numeric list ({exc})",
+                input=name,
+            ) from None
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise ShapeError(
+            f"input '{name}': expected numbers only, received values of type "
+            f"{_numpy_kind(arr)} (strings, booleans, nulls and integers beyond 64 bits are refused)",
+            input=name,
+            received=_numpy_kind(arr),
+        )
+    if arr.size > max_values:
+        raise LimitExceededError(
+            f"input '{name}': at most {max_values} values per request, received {arr.size}",
+            input=name,
+            limit=max_values,
+            received=int(arr.size),
+        )
+    return np.asarray(arr, dtype=np.float64)
+
+
+def _numpy_kind(arr: np.ndarray) -> str:
+    return {"b": "boolean", "U": "string", "S": "bytes", "O": "mixed/object"}.get(
+        arr.dtype.kind, str(arr.dtype)
+    )
+
+
+def check_finite(arr: np.ndarray, *, name: str, role: str = "input") -> None:
+    """Refuse NaN and infinities, naming the first offending flat index."""
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise NonFiniteError(
+            f"{role} '{name}': expected finite numbers, received {arr.flat[bad]!r} "
+            f"at flat index {bad}",
+            **{role: name},
+            index=bad,
+        )
+
+
+def rows_of(arr: np.ndarray, row_shape: Sequence[int], *, name: str) -> int | None:
+    """How many rows `arr` holds for a per-row shape: None for a single unbatched row.
+
+    A value shaped exactly like one row is unbatched (it broadcasts against batches);
+    a value with one extra leading axis is a batch of rows.
+    """
+    shape = tuple(row_shape)
+    if arr.shape == shape:
+        return None
+    if arr.ndim == len(shape) + 1 and arr.shape[1:] == shape:
+        if arr.shape[0] == 0:
+            raise ShapeError(
+                f"input '{name}': expected at least one row, received an empty batch",
+                input=name,
+            )
+        return int(arr.shape[0])
+    batch = ", ".join(["rows", *map(str, shape)])
+    raise ShapeError(
+        f"input '{name}': expected per-row shape {list(shape)} (one row shaped "
+        f"{list(shape)} or a batch shaped [{batch}]), received shape {list(arr.shape)}",
+        input=name,
+        expected_shape=list(shape),
+        received_shape=list(arr.shape),
+    )

@@ -1,0 +1,91 @@
+"""The server as users run it: gunicorn with 2 uvicorn workers on a loopback port."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server.conftest import ServerProcess, run_server
+
+pytestmark = pytest.mark.slow
+
+G0 = 9.80665
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    with run_server(tmp_path_factory.mktemp("gunicorn"), workers=2) as s:
+        yield s
+
+
+def predict(server: ServerProcess, payload: object) -> httpx.Response:
+    return httpx.post(server.url + "/predict", json=payload, timeout=30)
+
+
+def test_two_workers_serve_the_readme_example(server: ServerProcess):
+    assert len(server.workers()) == 2
+    payload = {
+        "model": "projectile",
+        "inputs": {
+            "speed": {"value": 72, "unit": "km/h"},
+            "angle": {"value": 45, "unit": "deg"},
+            "g": {"value": G0, "unit": "m/s^2"},
+        },
+        "outputs": {"range": "m"},
+    }
+    r = predict(server, payload)
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"]["range"]["value"] == pytest.approx(400 / G0, rel=1e-6)
+
+
+def test_same_quantity_in_two_unit_systems_agrees(server: ServerProcess):
+    si = {"speed": {"value": 30, "unit": "m/s"}, "angle": {"value": 0.5, "unit": "rad"},
+          "g": {"value": G0, "unit": "m/s^2"}}
+    imperial = {"speed": {"value": 30 / 0.3048, "unit": "ft/s"},
+                "angle": {"value": math.degrees(0.5), "unit": "deg"},
+                "g": {"value": G0 / 0.3048, "unit": "ft/s^2"}}
+    a = predict(server, {"model": "projectile", "inputs": si}).json()["outputs"]
+    b = predict(server, {"model": "projectile", "inputs": imperial}).json()["outputs"]
+    for name in a:
+        assert b[name]["value"] == pytest.approx(a[name]["value"], rel=1e-9)
+
+
+HOSTILE_BODIES: list[bytes] = [
+    b"[" * 100_000,
+    b'{"inputs": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+    b'{"inputs": {"speed": {"value": ' + b"[" * 5000 + b"1" + b"]" * 5000 + b', "unit": "m/s"}}}',
+    b'{"inputs": {"speed": {"value": NaN, "unit": "m/s"}}}',
+    b'{"inputs": {"speed": {"value": 1, "unit": "__class__.__subclasses__()"}}}',
+    b'{"inputs": {"speed": {"value": 1, "unit": "' + b"(" * 5000 + b'"}}}',
+    b'{"inputs": {"speed": {"value": 1, "unit": "m^99999999999999999999"}}}',
+    b'{"inputs": {"speed": {"value": 1, "unit": "\\u0000"}}}',
+    b"\xff\xfe\x00garbage",
+    b'{"model": {"$gt": ""}}',
+    b'{"inputs": {"speed": {"value": 18446744073709551616, "unit": "m/s"}}}',
+]
+
+
+@pytest.mark.parametrize("raw", HOSTILE_BODIES, ids=range(len(HOSTILE_BODIES)))
+def test_hostile_payloads_get_4xx_and_never_kill_a_worker(server: ServerProcess, raw: bytes):
+    before = server.workers()
+    r = httpx.post(server.url + "/predict", content=raw,
+                   headers={"content-type": "application/json"}, timeout=30)
+    assert 400 <= r.status_code < 500, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert server.workers() == before
+    assert httpx.get(server.url + "/readyz", timeout=5).status_code == 200
+
+
+def test_gunicorn_config_comes_from_settings(tmp_path: Path):
+    env = {"TIMEOUT": "17", "GRACEFUL_TIMEOUT": "3", "KEEPALIVE": "4", "LOG_LEVEL": "debug"}
+    with run_server(tmp_path, workers=1, **env) as s:
+        assert len(s.workers()) == 1
+        assert httpx.get(s.url + "/healthz", timeout=5).json()["status"] == "ok"
+        log = s.log_text()
+    # gunicorn prints its effective configuration at debug level
+    for line in ("timeout: 17", "graceful_timeout: 3", "keepalive: 4", "workers: 1",
+                 "uvicorn_worker.UvicornWorker"):
+        assert line in log, line
