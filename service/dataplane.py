@@ -9,9 +9,10 @@ Errors are the typed domain errors of ``service.errors``; nothing here knows HTT
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from service.errors import (
     LimitExceededError,
     MissingInputError,
     NonFiniteError,
+    ServiceError,
     ShapeError,
     UnexpectedInputError,
     UnitError,
@@ -28,7 +30,10 @@ from service.models import LoadedModel, ModelRepository
 from service.tensors import as_float_array, check_finite, rows_of
 from service.units import ParsedUnit, conversion, dimension_text, parse_unit, same_dimension
 
-__all__ = ["DataPlane", "PredictRequest", "PredictResult", "QuantityIn", "QuantityOut"]
+__all__ = [
+    "DataPlane",
+    "PredictObserver",
+    "PredictRequest", "PredictResult", "QuantityIn", "QuantityOut"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,7 @@ class PredictRequest:
     model: str | None = None
     version: str | None = None
     outputs: Mapping[str, str | None] | None = None
+    protocol: str = "native"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,28 @@ class PredictResult:
     outputs: dict[str, QuantityOut]
 
 
+class PredictObserver(Protocol):
+    """Told about every prediction; metrics implement it, the core does not know them."""
+
+    def succeeded(self, protocol: str, model: str, version: str, rows: int, seconds: float) -> None:
+        """A prediction answered; `seconds` is the forward pass alone."""
+
+    def failed(
+        self, protocol: str, model: str | None, version: str | None, error: ServiceError
+    ) -> None:
+        """A prediction was refused; `model` is None when no model was resolved."""
+
+
+class _NoObserver:
+    def succeeded(self, protocol: str, model: str, version: str, rows: int, seconds: float) -> None:
+        return None
+
+    def failed(
+        self, protocol: str, model: str | None, version: str | None, error: ServiceError
+    ) -> None:
+        return None
+
+
 class DataPlane:
     """Protocol-independent prediction over a model repository.
 
@@ -76,6 +104,7 @@ class DataPlane:
         default_model: used when a request names no model ("" or None: none).
         max_unit_length: longest unit expression accepted.
         max_rows: most rows one request may carry.
+        observer: told of each prediction's outcome (metrics).
     """
 
     def __init__(
@@ -85,8 +114,10 @@ class DataPlane:
         default_model: str | None = None,
         max_unit_length: int = 256,
         max_rows: int = 100_000,
+        observer: PredictObserver | None = None,
     ) -> None:
         self.repository = repository
+        self.observer: PredictObserver = observer or _NoObserver()
         self.default_model = default_model or None
         self.max_unit_length = max_unit_length
         self.max_rows = max_rows
@@ -116,7 +147,19 @@ class DataPlane:
     # --- the path -----------------------------------------------------------------
     def predict(self, request: PredictRequest) -> PredictResult:
         """Run one request through the model; see the module docstring for the steps."""
-        model = self.resolve(request.model, request.version)
+        model: LoadedModel | None = None
+        try:
+            model = self.resolve(request.model, request.version)
+            result, seconds = self._predict(model, request)
+        except ServiceError as exc:
+            name = model.manifest.name if model else None
+            version = model.manifest.version if model else None
+            self.observer.failed(request.protocol, name, version, exc)
+            raise
+        self.observer.succeeded(request.protocol, result.model, result.version, result.rows, seconds)
+        return result
+
+    def _predict(self, model: LoadedModel, request: PredictRequest) -> tuple[PredictResult, float]:
         manifest = model.manifest
         self._check_names(model, request)
         arrays: list[np.ndarray] = []
@@ -131,14 +174,16 @@ class DataPlane:
             np.broadcast_to(a, (rows, *spec.shape)) if spec.name not in batch_rows else a
             for a, spec in zip(arrays, manifest.inputs, strict=True)
         ]
+        started = time.perf_counter()
         raw = model.predict(batch)
+        seconds = time.perf_counter() - started
         batched = bool(batch_rows)
         outputs: dict[str, QuantityOut] = {}
         requested = request.outputs or {}
         for spec, unit, values in zip(manifest.outputs, model.output_units, raw, strict=True):
             values = values if batched else values[0]
             outputs[spec.name] = self._output(spec.name, unit, values, requested.get(spec.name))
-        return PredictResult(manifest.name, manifest.version, rows, batched, outputs)
+        return PredictResult(manifest.name, manifest.version, rows, batched, outputs), seconds
 
     def _check_names(self, model: LoadedModel, request: PredictRequest) -> None:
         declared_in = [s.name for s in model.manifest.inputs]
@@ -190,7 +235,8 @@ class DataPlane:
         rows = rows_of(arr, shape, name=name)
         if unit is not model_unit:
             factor, shift = conversion(unit, model_unit)
-            arr = arr * factor + shift if (factor != 1.0 or shift != 0.0) else arr
+            with np.errstate(over="ignore", invalid="ignore"):
+                arr = arr * factor + shift
             check_finite(arr, name=name)
         return arr, rows
 
@@ -230,7 +276,8 @@ class DataPlane:
             )
         if unit is not model_unit:
             factor, shift = conversion(model_unit, unit)
-            values = values * factor + shift
+            with np.errstate(over="ignore", invalid="ignore"):
+                values = values * factor + shift
         if not np.isfinite(values).all():
             raise NonFiniteError(
                 f"output '{name}': the model produced a non-finite value; the inputs are "
@@ -247,7 +294,8 @@ class DataPlane:
         factor, shift = conversion(src, dst)
         arr = as_float_array(value, name="value", max_values=self.max_rows)
         check_finite(arr, name="value")
-        out = arr * factor + shift
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = arr * factor + shift
         check_finite(out, name="value", role="output")
         return out, dst
 

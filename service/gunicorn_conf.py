@@ -2,11 +2,18 @@
 
 Run: ``gunicorn -c service/gunicorn_conf.py 'service.rest.app:create_app()'``.
 Every value comes from ``service.settings.Settings`` (environment variables ``HOST``,
-``PORT``, ``WEB_CONCURRENCY``, ``TIMEOUT``, ``GRACEFUL_TIMEOUT``, ``KEEPALIVE``);
-``GUNICORN_CMD_ARGS`` still overrides anything here, as gunicorn documents.
+``PORT``, ``WEB_CONCURRENCY``, ``TIMEOUT``, ``GRACEFUL_TIMEOUT``, ``KEEPALIVE``,
+``MAX_REQUESTS``, ``MAX_REQUESTS_JITTER``); ``GUNICORN_CMD_ARGS`` still overrides
+anything here, as gunicorn documents.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
 
 from service.settings import get_settings
 
@@ -14,14 +21,48 @@ _settings = get_settings()
 
 bind = [_settings.bind]
 workers = _settings.web_concurrency
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "service.worker.Worker"
 timeout = _settings.timeout
 graceful_timeout = _settings.graceful_timeout
 keepalive = _settings.keepalive
-# Models load in each worker after fork: torch state is not fork-safe to share.
+max_requests = _settings.max_requests
+max_requests_jitter = _settings.max_requests_jitter
+# Models load in each worker after fork: torch state is not shared across a fork.
 preload_app = False
-# A crashed worker is replaced; the master never dies with it.
-worker_tmp_dir = "/tmp"  # noqa: S108 - must be writable under a read-only root filesystem
-accesslog = "-"
+worker_tmp_dir = tempfile.gettempdir()  # writable under a read-only root filesystem
+# Access lines come from the app's own JSON access log (request id, model, latency).
+accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "service.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"level": _settings.log_level.upper(), "handlers": ["console"]},
+    "loggers": {
+        "gunicorn.error": {"level": _settings.log_level.upper(), "handlers": ["console"],
+                           "propagate": False},
+        "uvicorn.access": {"level": "WARNING", "propagate": False},
+    },
+}
+
+
+def on_starting(server: Any) -> None:
+    """Give the workers an empty Prometheus multiprocess directory, before they fork."""
+    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(tempfile.gettempdir()) / "prometheus")
+    if path.exists():
+        for child in path.iterdir():  # stale files of an earlier run would add to the counts
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker died or was recycled: its live gauges must stop counting."""
+    from service.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)

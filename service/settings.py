@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -35,6 +36,12 @@ class Settings(BaseSettings):
         25, ge=1, description="Seconds in-flight requests get to finish after SIGTERM."
     )
     keepalive: int = Field(5, ge=0, description="Seconds an idle keep-alive connection is kept.")
+    max_requests: int = Field(
+        0, ge=0, description="Recycle a worker after this many requests (0: never)."
+    )
+    max_requests_jitter: int = Field(
+        0, ge=0, description="Random extra requests before recycling, so workers do not restart together."
+    )
 
     # --- models ---
     model_repository: Path | None = Field(
@@ -50,6 +57,10 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="torch intra-op threads per worker process."
     )
 
+    oip_missing_unit: Literal["refuse", "model"] = Field(
+        "refuse", description="OIP input without parameters.unit: refuse it, or read the model's unit."
+    )
+
     # --- limits ---
     max_unit_length: int = Field(
         256, ge=8, le=4096, description="Longest unit expression accepted, in characters."
@@ -59,8 +70,43 @@ class Settings(BaseSettings):
         512, ge=0, description="Batches up to this many rows run on the event loop, larger in a thread."
     )
 
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body, in bytes (413 above it)."
+    )
+    request_timeout: float = Field(
+        30.0, gt=0, description="Seconds a request may take before a 504 answers it."
+    )
+
+    # --- auth ---
+    auth_enabled: bool = Field(False, description="Require an API key on every non-health path.")
+    api_keys: SecretStr = Field(
+        SecretStr(""), description="Comma-separated API keys (prefer API_KEYS_FILE)."
+    )
+    api_keys_file: Path | None = Field(
+        None, description="File with one API key per line (a mounted Secret); '#' comments."
+    )
+    metrics_auth: bool = Field(False, description="Require the API key on /metrics too.")
+
     # --- logging ---
     log_level: str = Field("info", description="Python log level of the server.")
+
+    def load_api_keys(self) -> list[str]:
+        """Every configured key, from API_KEYS and API_KEYS_FILE.
+
+        Raises:
+            ValueError: auth is on but no key is configured (a server nobody can call),
+                or the key file cannot be read.
+        """
+        keys = [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+        if self.api_keys_file is not None:
+            try:
+                lines = self.api_keys_file.read_text().splitlines()
+            except OSError as exc:
+                raise ValueError(f"API_KEYS_FILE {self.api_keys_file}: {exc.strerror}") from None
+            keys += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        if self.auth_enabled and not keys:
+            raise ValueError("AUTH_ENABLED is true but neither API_KEYS nor API_KEYS_FILE gives a key")
+        return keys
 
     @property
     def bind(self) -> str:

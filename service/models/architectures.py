@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from torch import nn
 
 from service.errors import ManifestError
-from service.models.manifest import ArchitectureSpec
+from service.models.manifest import ArchitectureSpec, describe_validation_error
 from service.models.nets import MLP, Activation, FourierMLP, PiGroupMLP, Projectile
 
 __all__ = [
@@ -83,13 +83,9 @@ def resolve_architecture(spec: ArchitectureSpec) -> ArchitectureParams:
     try:
         return cls.model_validate(spec.params)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<params>'}: "
-            + ("unknown parameter" if e["type"] == "extra_forbidden" else e["msg"])
-            for e in exc.errors()
-        )
         raise ManifestError(
-            f"architecture {spec.name!r}: bad params: {problems}", architecture=spec.name
+            f"architecture {spec.name!r}: bad params: {describe_validation_error(exc)}",
+            architecture=spec.name,
         ) from exc
 
 
@@ -254,4 +250,3 @@ class ProjectileParams(ArchitectureParams):
             if want != got
         ]
         return problems
-

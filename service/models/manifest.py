@@ -1,4 +1,4 @@
-"""The ``model.yaml`` schema: what a model declares about itself, checked before any torch code runs.
+"""The ``model.yaml`` schema: what a model declares about itself, checked before torch runs.
 
 A manifest is the contract between a model author and the server: tensor names, per-row shapes and
 units on both sides, the architecture the code builds, and where the weights are. Everything that
@@ -24,6 +24,7 @@ __all__ = [
     "ModelManifest",
     "TensorSpec",
     "WeightsSpec",
+    "describe_validation_error",
     "load_manifest",
 ]
 
@@ -142,14 +143,19 @@ class ModelManifest(_Strict):
         return self
 
 
-def _describe(error: ValidationError) -> str:
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem: where, what was expected, and what was received."""
     parts = []
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "<root>"
-        message = item["msg"]
+        where = ".".join(str(p) for p in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = "unknown field (not part of the manifest schema)"
-        parts.append(f"{where}: {message}")
+            message = "unknown field (not part of the schema)"
+        elif item["type"] != "value_error" and isinstance(
+            item.get("input"), str | int | float | bool
+        ):
+            message += f", received {str(item['input'])[:80]!r}"
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
 
 
@@ -167,7 +173,14 @@ def load_manifest(path: Path) -> ModelManifest:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ManifestError(f"manifest {path}: invalid YAML: {exc}", path=str(path)) from exc
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ManifestError(
+            f"manifest {path}: invalid YAML{where}: {problem}", path=str(path)
+        ) from exc
     if not isinstance(data, dict):
         raise ManifestError(
             f"manifest {path}: expected a YAML mapping at the top level, "
@@ -178,5 +191,7 @@ def load_manifest(path: Path) -> ModelManifest:
         return ModelManifest.model_validate(data)
     except ValidationError as exc:
         raise ManifestError(
-            f"manifest {path}: {_describe(exc)}", path=str(path), errors=exc.error_count()
+            f"manifest {path}: {describe_validation_error(exc)}",
+            path=str(path),
+            errors=exc.error_count(),
         ) from exc

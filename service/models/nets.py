@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-__all__ = ["Activation", "Affine", "FourierMLP", "MLP", "PiGroupMLP", "Projectile"]
+__all__ = ["MLP", "Activation", "Affine", "FourierMLP", "PiGroupMLP", "Projectile"]
 
 Activation = Literal["tanh", "relu", "gelu", "silu"]
 
@@ -29,7 +29,7 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 class Affine(nn.Module):
-    """Per-feature ``(x - shift) / scale``; buffers so that training writes them into the weights."""
+    """Per-feature ``(x - shift) / scale``; buffers, so training writes them into the weights."""
 
     shift: torch.Tensor
     scale: torch.Tensor

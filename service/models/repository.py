@@ -101,8 +101,7 @@ class ModelRepository:
             if s.name == name and s.version == version:
                 return s
         raise ModelNotFoundError(
-            f"model {name!r} has no version {version!r}; available versions: "
-            f"{self.versions(name)}",
+            f"model {name!r} has no version {version!r}; available versions: {self.versions(name)}",
             model=name,
             version=version,
             available=self.versions(name),
@@ -126,9 +125,7 @@ class ModelRepository:
             reasons = "; ".join(
                 f"version {s.version!r}: {s.reason}" for s in self._statuses if s.name == name
             )
-            raise ModelNotReadyError(
-                f"model {name!r} has no ready version: {reasons}", model=name
-            )
+            raise ModelNotReadyError(f"model {name!r} has no ready version: {reasons}", model=name)
         return self._models[(name, ready[-1])]
 
     def _require_name(self, name: str) -> None:

@@ -136,7 +136,9 @@ def _parse_units(side: str, specs: Sequence[TensorSpec]) -> tuple[ParsedUnit, ..
 
 
 def _column_dimensions(specs: Sequence[TensorSpec], units: Sequence[ParsedUnit]) -> list[object]:
-    return [unit.dimension for spec, unit in zip(specs, units, strict=True) for _ in range(spec.size)]
+    return [
+        unit.dimension for spec, unit in zip(specs, units, strict=True) for _ in range(spec.size)
+    ]
 
 
 def _build_module(
@@ -196,7 +198,8 @@ def _load(manifest: ModelManifest, folder: Path, trusted: bool) -> LoadedModel:
         raise ManifestError(f"architecture {arch!r}: " + "; ".join(problems), architecture=arch)
     module = _build_module(manifest, folder, params, trusted)
     module.eval()
-    module.requires_grad_(False)
+    for parameter in module.parameters():  # (ScriptModules refuse module.requires_grad_)
+        parameter.requires_grad_(False)
     loaded = LoadedModel(manifest, module, input_units, output_units, params)
     warm = [np.ones((WARMUP_ROWS, *s.shape)) for s in manifest.inputs]
     try:

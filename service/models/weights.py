@@ -126,7 +126,9 @@ def load_torchscript(path: Path) -> nn.Module:
         with warnings.catch_warnings():
             # torch 2.13 deprecates TorchScript; the operator chose it explicitly.
             warnings.simplefilter("ignore", DeprecationWarning)
-            module: nn.Module = torch.jit.load(str(path), map_location="cpu")
+            module: nn.Module = torch.jit.load(  # type: ignore[no-untyped-call]
+                str(path), map_location="cpu"
+            )
     except Exception as exc:
         raise ManifestError(
             f"weights file {path.name!r} could not be loaded as TorchScript: "

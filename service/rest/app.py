@@ -15,16 +15,32 @@ from fastapi import FastAPI
 from service import __version__
 from service.dataplane import DataPlane
 from service.models import ModelRepository, default_repository_path
+from service.logs import configure_logging
+from service.metrics import Metrics, instrument_http
 from service.rest.health import ServerState, register_health_endpoints
+from service.rest.middleware import (
+    AuthMiddleware,
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    TimeoutMiddleware,
+)
 from service.rest.native import register_native_endpoints
 from service.rest.problems import install_problem_handlers
 from service.rest.units_api import register_units_endpoints
+from service.rest.v2_endpoints import register_v2_endpoints
 from service.settings import Settings, get_settings
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("service")
 
+HEALTH_PATHS = ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready")
+OPENAPI_TAGS = [
+    {"name": "native", "description": "Predictions with unit-tagged JSON."},
+    {"name": "units", "description": "Parse and convert unit expressions."},
+    {"name": "open inference protocol", "description": "KServe V2 REST, units in parameters.unit."},
+    {"name": "health", "description": "Liveness and readiness."},
+]
 DESCRIPTION = """\
 Unit-aware predictions for physics-ML models. Every number travels with its unit:
 inputs in any compatible unit are converted to the model's units, outputs come back
@@ -44,7 +60,9 @@ def create_app(
             settings name, or the embedded default models.
     """
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level.upper())
+    if not logging.getLogger().handlers:  # gunicorn's logconfig (or pytest) may own logging
+        configure_logging(settings.log_level)
+    api_keys = settings.load_api_keys() if settings.auth_enabled else []
     torch.set_num_threads(settings.torch_threads)
     if repository is None:
         root = settings.model_repository or default_repository_path()
@@ -52,23 +70,22 @@ def create_app(
     for status in repository.statuses():
         if status.state != "ready":
             log.warning("model %s/%s failed to load: %s", status.name, status.version, status.reason)
+    app = FastAPI(
+        title="dimtensor-serve",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
+    )
+    metrics = Metrics()
+    metrics.set_models(repository.statuses())
     dataplane = DataPlane(
         repository,
+        observer=metrics,
         default_model=settings.default_model,
         max_unit_length=settings.max_unit_length,
         max_rows=settings.max_rows,
     )
     state = ServerState()
-    app = FastAPI(
-        title="dimtensor-serve",
-        version=__version__,
-        description=DESCRIPTION,
-        openapi_tags=[
-            {"name": "native", "description": "Predictions with unit-tagged JSON."},
-            {"name": "units", "description": "Parse and convert unit expressions."},
-            {"name": "health", "description": "Liveness and readiness."},
-        ],
-    )
     app.state.settings = settings
     app.state.dataplane = dataplane
     app.state.server = state
@@ -76,4 +93,14 @@ def create_app(
     register_health_endpoints(app, dataplane, state)
     register_native_endpoints(app, dataplane, inline_rows=settings.inline_rows)
     register_units_endpoints(app, dataplane)
+    register_v2_endpoints(app, dataplane, state, missing_unit=settings.oip_missing_unit)
+    # Outermost last: request id and access log see every answer, auth runs before the
+    # body is read, the body limit before parsing, the timeout around the door itself.
+    app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.auth_enabled:
+        exempt = HEALTH_PATHS if settings.metrics_auth else (*HEALTH_PATHS, "/metrics")
+        app.add_middleware(AuthMiddleware, keys=api_keys, exempt=exempt)
+    instrument_http(app, metrics, exempt=HEALTH_PATHS)
+    app.add_middleware(RequestContextMiddleware)
     return app

@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 
 from service.dataplane import DataPlane
+from service.lifecycle import is_draining
 from service.rest.problems import describe_kind
 from service.rest.schemas import HealthResponse
 
@@ -20,10 +21,12 @@ __all__ = ["ServerState", "register_health_endpoints"]
 
 
 class ServerState:
-    """Mutable process state the health endpoints report."""
+    """Process state the health endpoints report."""
 
-    def __init__(self) -> None:
-        self.draining = False
+    @property
+    def draining(self) -> bool:
+        """True from the moment the worker received SIGTERM."""
+        return is_draining()
 
 
 def register_health_endpoints(app: FastAPI, dataplane: DataPlane, state: ServerState) -> None:

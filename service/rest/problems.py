@@ -120,7 +120,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    request_id = request.headers.get("x-request-id", "")
+    request_id = getattr(request.state, "request_id", None)
     log.exception("unhandled error serving %s %s", request.method, request.url.path)
     return problem_response(
         request,
@@ -128,7 +128,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         "internal-error",
         HTTP_KINDS["internal-error"][0],
         "the server failed to handle this request; it has been logged",
-        request_id=request_id or None,
+        request_id=request_id,
     )
 
 

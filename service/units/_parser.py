@@ -100,9 +100,9 @@ class _Parser:
             self.i += 1
         return tok
 
-    def syntax(self, what: str, tok: Token, **details: object) -> UnitSyntaxError:
+    def syntax(self, what: str, tok: Token, tail: str = "", **details: object) -> UnitSyntaxError:
         return UnitSyntaxError(
-            f"{what} in {self.expression!r}; received {tok.describe()}",
+            f"{what}; received {tok.describe()} in {self.expression!r}{tail}",
             expression=self.expression,
             position=tok.pos,
             symbol=tok.text or None,
@@ -144,9 +144,9 @@ class _Parser:
             if tok.kind is Kind.NUMBER and prev.kind is Kind.NAME:
                 hint = f"{prev.text}^{tok.text}"
                 raise self.syntax(
-                    f"a digit directly after unit symbol {prev.text!r}; exponents need "
-                    f"'^': did you mean {hint!r}?",
+                    f"a digit directly after unit symbol {prev.text!r} (a bare exponent)",
                     tok,
+                    f"; exponents need '^': did you mean {hint!r}?",
                     suggestions=[hint],
                 )
             raise self.syntax("missing operator: expected '*', '/', '^' or a space", tok)
@@ -165,9 +165,9 @@ class _Parser:
             base = self.raise_to(base, self.exponent(tok))
         elif tok.kind is Kind.SUPER:
             self.advance()
-            assert tok.value is not None  # noqa: S101 - the tokenizer sets it on SUPER
-            self.check_written_exponent(tok.value, tok)
-            base = self.raise_to(base, tok.value)
+            value = tok.value if tok.value is not None else Fraction(1)  # always set on SUPER
+            self.check_written_exponent(value, tok)
+            base = self.raise_to(base, value)
         else:
             return base
         nxt = self.peek()

@@ -47,7 +47,8 @@ class Registry:
         self.prefixed_collisions: dict[str, tuple[str, ...]] = {}
         self.ambiguous: dict[str, tuple[str, ...]] = {}
         self.hints: dict[str, str] = {}
-        self._source = source
+        self._lower: dict[str, list[str]] = {}
+        self._names: list[str] = []
         self._prefixes = definitions.prefixes
         for line, unit in definitions.units:
             try:
@@ -58,7 +59,6 @@ class Registry:
             self.ambiguous[amb.symbol] = amb.readings
         for hint in definitions.hints:
             self.hints[hint.text] = hint.expression
-        self._lower: dict[str, list[str]] = {}
         for key in (*self.exact, *self.prefixed):
             self._lower.setdefault(key.lower(), []).append(key)
         self._names = sorted(self.exact)
@@ -71,18 +71,15 @@ class Registry:
             if any(offset.exponents):
                 raise ValueError(f"offset of {unit.name!r} must be a plain number")
             term = Term(term.exponents, term.scale, offset.scale, None, unit.interval)
-        symbols = [s for s in (unit.symbol, *unit.aliases) if s is not None and not _is_word(s)]
+        symbols = [unit.symbol] if unit.symbol is not None else []
+        symbols += [a for a in unit.aliases if not _is_word(a)]
         words = [unit.name, *(a for a in unit.aliases if _is_word(a))]
-        if unit.plural is not None:
-            words.append(unit.plural)
-        elif unit.name[-1] not in "sxz":
-            words.append(unit.name + "s")
-        for spelling in (*symbols, *words):
+        plurals = [w + "s" for w in words if w[-1] not in "sxz"]
+        words += [unit.plural] if unit.plural is not None else plurals
+        for spelling in dict.fromkeys((*symbols, *words)):  # 'bar' is name and symbol
             entry_term = term
             if unit.offset is not None:
-                entry_term = Term(
-                    term.exponents, term.scale, term.offset, spelling, unit.interval
-                )
+                entry_term = Term(term.exponents, term.scale, term.offset, spelling, unit.interval)
             self._register(self.exact, spelling, UnitEntry(unit.name, entry_term))
         if unit.takes_prefixes:
             self._add_prefixed(unit, term, symbols, words)
@@ -149,7 +146,9 @@ class Registry:
                 suggestions=suggestions,
             )
         term = entry.term
-        return Term(term.exponents, term.scale, term.offset, term.offset_name, term.interval, tok.pos)
+        return Term(
+            term.exponents, term.scale, term.offset, term.offset_name, term.interval, tok.pos
+        )
 
     def suggestions(self, word: str, limit: int = 3) -> list[str]:
         """Hints first, then case-only differences, then close spellings (difflib)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.anyio
@@ -48,7 +49,7 @@ async def test_convert(aclient: httpx.AsyncClient, value, src, dst, want):
     r = await aclient.post("/v1/units/convert", json={"value": value, "from": src, "to": dst})
     assert r.status_code == 200, r.text
     assert r.json()["unit"] == dst
-    assert r.json()["value"] == pytest.approx(want, rel=1e-12)
+    assert np.ravel(r.json()["value"]).tolist() == pytest.approx(np.ravel(want).tolist(), rel=1e-12)
 
 
 @pytest.mark.parametrize(

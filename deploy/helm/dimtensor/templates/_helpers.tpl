@@ -60,10 +60,10 @@ app.kubernetes.io/component: api
 {{/* metadata.annotations block with commonAnnotations merged into the given dict; empty when both are empty. Call with (dict "annotations" X "context" $). */}}
 {{- define "dimtensor.annotations" -}}
 {{- $all := merge (deepCopy (default dict .annotations)) (default dict .context.Values.commonAnnotations) -}}
-{{- with $all }}
+{{- with $all -}}
 annotations:
   {{- toYaml . | nindent 2 }}
-{{- end }}
+{{- end -}}
 {{- end -}}
 
 {{/* The one image reference every workload uses: registry/repository@digest, else :tag (default appVersion). */}}
@@ -82,12 +82,12 @@ annotations:
 
 {{/* imagePullSecrets block from a list of Secret names. */}}
 {{- define "dimtensor.imagePullSecrets" -}}
-{{- with .Values.imagePullSecrets }}
+{{- with .Values.imagePullSecrets -}}
 imagePullSecrets:
 {{- range . }}
   - name: {{ . }}
 {{- end }}
-{{- end }}
+{{- end -}}
 {{- end -}}
 
 {{/* Pod-level security context: Pod Security Standard "restricted". */}}

@@ -1,0 +1,218 @@
+"""ASGI middleware around every door: request ids and access logs, body limit, timeout, auth.
+
+Pure ASGI (no BaseHTTPMiddleware) so a refused body is refused before it is read and
+nothing is buffered twice. Refusals speak the protocol of the path they refuse:
+``{"error"}`` under ``/v2``, problem details elsewhere.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "AuthMiddleware",
+    "BodyLimitMiddleware",
+    "RequestContextMiddleware",
+    "TimeoutMiddleware",
+]
+
+access_log = logging.getLogger("service.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+
+
+async def send_error(
+    scope: Scope, send: Send, status: int, kind: str, title: str, detail: str,
+    headers: Iterable[tuple[str, str]] = (), **extra: Any,
+) -> None:
+    """Send a complete error response in the path's protocol."""
+    path: str = scope.get("path", "")
+    if path == "/v2" or path.startswith("/v2/"):
+        body: dict[str, Any] = {"error": detail}
+        media = "application/json"
+    else:
+        body = {"type": f"/problems/{kind}", "title": title, "status": status, "detail": detail,
+                "instance": path, **extra}
+        media = "application/problem+json"
+    payload = json.dumps(body).encode()
+    raw_headers = [(b"content-type", media.encode()), (b"content-length", str(len(payload)).encode())]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestContextMiddleware:
+    """Take or make ``X-Request-ID``, return it, and log one JSON access line per request.
+
+    Payload values are never logged; the model that answered is, when a door set it in
+    ``scope["state"]["model"]``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope, b"x-request-id")
+        request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            access_log.info(
+                "%s %s %s", scope["method"], scope["path"], status,
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "model": state.get("model"),
+                    "client": (scope.get("client") or ("", 0))[0],
+                },
+            )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over `max_bytes` with 413, by Content-Length before reading a byte,
+    or while streaming a chunked body as soon as the limit is passed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = _header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._refuse(scope, send, length)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._refuse(scope, send, f"more than {self.max_bytes}")
+
+    async def _refuse(self, scope: Scope, send: Send, received: str) -> None:
+        await send_error(
+            scope, send, 413, "body-too-large", "Request body too large",
+            f"request bodies are limited to {self.max_bytes} bytes (MAX_BODY_BYTES); "
+            f"received {received} bytes",
+            [("connection", "close")],
+            limit=self.max_bytes,
+        )
+
+
+class TimeoutMiddleware:
+    """Answer 504 when a request takes longer than `seconds` (work moved to a thread
+    keeps running to completion; the client is not kept waiting)."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        with anyio.move_on_after(self.seconds) as scope_timer:
+            await self.app(scope, receive, tracking_send)
+        if scope_timer.cancelled_caught and not started:
+            await send_error(
+                scope, send, 504, "request-timeout", "Request timed out",
+                f"the request took longer than {self.seconds:g} s (REQUEST_TIMEOUT)",
+                limit_seconds=self.seconds,
+            )
+
+
+class AuthMiddleware:
+    """API keys (``Authorization: Bearer <key>`` or ``X-API-Key``), compared in constant
+    time against every configured key; paths in `exempt` pass without a key."""
+
+    def __init__(self, app: ASGIApp, keys: Iterable[str], exempt: Iterable[str]) -> None:
+        self.app = app
+        self.keys = [k.encode() for k in keys if k]
+        self.exempt = frozenset(exempt)
+
+    def _authorized(self, scope: Scope) -> bool:
+        presented = _header(scope, b"x-api-key")
+        auth = _header(scope, b"authorization")
+        if presented is None and auth and auth[:7].lower() == "bearer ":
+            presented = auth[7:].strip()
+        if not presented:
+            return False
+        candidate = presented.encode("utf-8", "surrogateescape")
+        ok = False
+        for key in self.keys:  # no early exit: time does not depend on which key matched
+            ok |= hmac.compare_digest(candidate, key)
+        return ok
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt or self._authorized(scope):
+            await self.app(scope, receive, send)
+            return
+        await send_error(
+            scope, send, 401, "unauthorized", "Unauthorized",
+            "this server requires an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+            [("www-authenticate", 'Bearer realm="dimtensor-serve"')],
+        )

@@ -1,0 +1,281 @@
+"""The Open Inference Protocol (KServe "V2") REST door, with units in ``parameters.unit``.
+
+Thin over the data plane: tensors become ``PredictRequest`` quantities (the first axis
+is the batch), results become output tensors. Errors are ``{"error": "..."}`` with
+400 (bad input, including units and dimensions), 404 (unknown model) or 503 (not
+ready), mapped by ``V2Route`` from the same domain errors the native door maps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+
+from service import __version__
+from service.dataplane import DataPlane, PredictRequest, PredictResult, QuantityIn
+from service.errors import InputError, ModelNotFoundError, ModelNotReadyError, ServiceError
+from service.models import LoadedModel
+from service.rest.health import ServerState
+from service.rest.problems import status_for
+from service.rest.v2_datamodels import (
+    InferenceRequest,
+    InferenceResponse,
+    LiveResponse,
+    MetadataTensor,
+    ModelMetadataResponse,
+    ModelReadyResponse,
+    ReadyResponse,
+    RequestInput,
+    ServerMetadataResponse,
+    V2Error,
+)
+from service.units import dimension_text
+
+__all__ = ["EXTENSIONS", "register_v2_endpoints"]
+
+EXTENSIONS = ["units"]
+NUMERIC_DATATYPES = {
+    "FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64",
+}  # fmt: skip
+INTEGER_LIMITS = {
+    "INT8": (-(2**7), 2**7 - 1),
+    "INT16": (-(2**15), 2**15 - 1),
+    "INT32": (-(2**31), 2**31 - 1),
+    "INT64": (-(2**63), 2**63 - 1),
+    "UINT8": (0, 2**8 - 1),
+    "UINT16": (0, 2**16 - 1),
+    "UINT32": (0, 2**32 - 1),
+    "UINT64": (0, 2**64 - 1),
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": V2Error},
+    404: {"model": V2Error},
+    503: {"model": V2Error},
+}
+
+
+class InvalidTensorError(InputError):
+    """A tensor that breaks the protocol itself (datatype, shape vs data)."""
+
+    kind = "invalid-tensor"
+    title = "Invalid tensor"
+
+
+def v2_error(status: int, message: str) -> JSONResponse:
+    """``{"error": message}`` with the protocol's status."""
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class V2Route(APIRoute):
+    """Maps every failure inside an OIP endpoint to ``{"error"}`` (422 becomes 400)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ServiceError as exc:
+                status = status_for(exc)
+                return v2_error(400 if status == 422 else status, exc.message)
+            except RequestValidationError as exc:
+                first = exc.errors()[0] if exc.errors() else {}
+                loc = ".".join(str(p) for p in first.get("loc", ()))
+                return v2_error(400, f"invalid inference request at {loc}: {first.get('msg')}")
+            except HTTPException as exc:
+                return v2_error(exc.status_code, str(exc.detail))
+
+        return route
+
+
+def register_v2_endpoints(
+    app: FastAPI, dataplane: DataPlane, state: ServerState, *, missing_unit: str
+) -> None:
+    """Mount ``/v2/...`` on `app`. `missing_unit` is "refuse" or "model"."""
+    router = APIRouter(prefix="/v2", tags=["open inference protocol"], route_class=V2Route)
+    repo = dataplane.repository
+
+    @router.get("", response_model=ServerMetadataResponse, summary="Server metadata")
+    async def server_metadata() -> ServerMetadataResponse:
+        """``{"name", "version", "extensions": ["units"]}``."""
+        return ServerMetadataResponse(name="dimtensor-serve", version=__version__, extensions=EXTENSIONS)
+
+    @router.get("/health/live", response_model=LiveResponse, summary="Server live")
+    async def live() -> LiveResponse:
+        """``{"live": true}`` while the process serves."""
+        return LiveResponse(live=True)
+
+    @router.get("/health/ready", response_model=ReadyResponse, responses=_ERRORS, summary="Server ready")
+    async def ready() -> JSONResponse:
+        """``{"ready": bool}``; 503 while not ready or draining."""
+        ok = repo.ready() and not state.draining
+        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+
+    @router.get("/models/{model_name}", response_model=ModelMetadataResponse, responses=_ERRORS)
+    @router.get("/models/{model_name}/versions/{model_version}", response_model=ModelMetadataResponse,
+                responses=_ERRORS)
+    async def model_metadata(model_name: str, model_version: str | None = None) -> ModelMetadataResponse:
+        """Name, versions, platform and each tensor with ``parameters.unit``."""
+        model = repo.get(model_name, model_version)
+        return _metadata(model, repo.versions(model_name))
+
+    @router.get("/models/{model_name}/ready", response_model=ModelReadyResponse, responses=_ERRORS)
+    @router.get("/models/{model_name}/versions/{model_version}/ready",
+                response_model=ModelReadyResponse, responses=_ERRORS)
+    async def model_ready(model_name: str, model_version: str | None = None) -> JSONResponse:
+        """``{"name", "ready"}``: 200 when ready, 503 when known but not ready."""
+        try:
+            repo.get(model_name, model_version)
+        except ModelNotReadyError:
+            return JSONResponse({"name": model_name, "ready": False}, status_code=503)
+        return JSONResponse({"name": model_name, "ready": True})
+
+    @router.post("/models/{model_name}/infer", response_model=InferenceResponse, responses=_ERRORS)
+    @router.post("/models/{model_name}/versions/{model_version}/infer",
+                 response_model=InferenceResponse, responses=_ERRORS)
+    async def infer(
+        model_name: str, body: InferenceRequest, model_version: str | None = None
+    ) -> JSONResponse:
+        """Run inference; units from ``inputs[i].parameters.unit``, wanted output units
+        from ``outputs[j].parameters.unit``; the response echoes ``id``."""
+        model = repo.get(model_name, model_version)
+        request = _to_predict_request(model, body, missing_unit)
+        result = dataplane.predict(request)
+        return JSONResponse(_to_response(result, body).model_dump(exclude_none=True))
+
+    app.include_router(router)
+
+
+def _metadata(model: LoadedModel, versions: list[str]) -> ModelMetadataResponse:
+    m = model.manifest
+
+    def tensor(name: str, shape: list[int], unit: str, dim: Any) -> MetadataTensor:
+        params: dict[str, str | int | float | bool] = {"unit": unit, "dimension": dimension_text(dim)}
+        return MetadataTensor(name=name, datatype="FP64", shape=[-1, *shape], parameters=params)
+
+    return ModelMetadataResponse(
+        name=m.name,
+        versions=versions,
+        platform="pytorch_dimtensor",
+        inputs=[tensor(s.name, s.shape, u.expression, u.dimension)
+                for s, u in zip(m.inputs, model.input_units, strict=True)],
+        outputs=[tensor(s.name, s.shape, u.expression, u.dimension)
+                 for s, u in zip(m.outputs, model.output_units, strict=True)],
+    )
+
+
+def _to_predict_request(model: LoadedModel, body: InferenceRequest, missing_unit: str) -> PredictRequest:
+    per_row = {s.name: s.shape for s in model.manifest.inputs}
+    units = {s.name: u for s, u in zip(model.manifest.inputs, model.input_units, strict=True)}
+    inputs: dict[str, QuantityIn] = {}
+    for tensor in body.inputs:
+        if tensor.name in inputs:
+            raise InvalidTensorError(f"input '{tensor.name}' appears twice in the request", input=tensor.name)
+        unit = _unit_parameter(tensor.parameters, f"input '{tensor.name}'")
+        if unit is None and missing_unit == "refuse" and tensor.name in units:
+            u = units[tensor.name]
+            raise InvalidTensorError(
+                f"input '{tensor.name}' has no parameters.unit; expected a unit of dimension "
+                f"{dimension_text(u.dimension)}, e.g. \"{u.expression}\" (set OIP_MISSING_UNIT=model "
+                "to read a missing unit as the model's)",
+                input=tensor.name,
+            )
+        inputs[tensor.name] = QuantityIn(_tensor_values(tensor, per_row.get(tensor.name)), unit)
+    outputs: dict[str, str | None] = {}
+    for wanted in body.outputs or []:
+        outputs[wanted.name] = _unit_parameter(wanted.parameters, f"output '{wanted.name}'")
+    return PredictRequest(
+        inputs=inputs,
+        model=model.manifest.name,
+        version=model.manifest.version,
+        outputs=outputs,
+        protocol="v2",
+    )
+
+
+def _unit_parameter(parameters: dict[str, Any] | None, where: str) -> str | None:
+    unit = (parameters or {}).get("unit")
+    if unit is None:
+        return None
+    if not isinstance(unit, str):
+        raise InvalidTensorError(f"{where}: parameters.unit must be a string such as \"m/s\", received {unit!r}")
+    return unit
+
+
+def _tensor_values(tensor: RequestInput, per_row: list[int] | None) -> np.ndarray:
+    """Check datatype and shape against the data; the first axis is the batch."""
+    where = f"input '{tensor.name}'"
+    if tensor.datatype not in NUMERIC_DATATYPES:
+        raise InvalidTensorError(f"{where}: datatype {tensor.datatype!r} is not supported; expected one of "
+                         f"{sorted(NUMERIC_DATATYPES)}")
+    if any(d < 0 for d in tensor.shape):
+        raise InvalidTensorError(f"{where}: shape {tensor.shape} has a negative dimension")
+    data = tensor.data if isinstance(tensor.data, list) else [tensor.data]
+    flat = _flatten(data, where)
+    expected = math.prod(tensor.shape)
+    if len(flat) != expected:
+        raise InvalidTensorError(f"{where}: shape {tensor.shape} holds {expected} values, received {len(flat)}")
+    _check_datatype(flat, tensor.datatype, where)
+    try:
+        arr = np.asarray(flat, dtype=np.float64).reshape(tensor.shape)
+    except OverflowError:
+        raise InvalidTensorError(f"{where}: a value is too large for a 64-bit float") from None
+    if per_row is not None and per_row == [] and arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]  # [N, 1] is the usual way to send N scalars
+    if per_row is not None and arr.ndim == len(per_row):
+        arr = arr[np.newaxis]  # no batch axis: one row
+    return arr
+
+
+def _flatten(data: list[Any], where: str) -> list[Any]:
+    out: list[Any] = []
+    stack = [iter(data)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                if len(stack) > 32:
+                    raise InvalidTensorError(f"{where}: data nested deeper than 32 levels")
+                stack.append(iter(item))
+                break
+            out.append(item)
+        else:
+            stack.pop()
+    return out
+
+
+def _check_datatype(flat: list[Any], datatype: str, where: str) -> None:
+    for value in flat:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidTensorError(f"{where}: {datatype} data must be numbers, received {value!r}")
+    limits = INTEGER_LIMITS.get(datatype)
+    if limits is not None:
+        low, high = limits
+        bad = next((v for v in flat if not isinstance(v, int) or not low <= v <= high), None)
+        if bad is not None:
+            raise InvalidTensorError(f"{where}: {datatype} data must be integers in [{low}, {high}], received {bad!r}")
+
+
+def _to_response(result: PredictResult, body: InferenceRequest) -> InferenceResponse:
+    wanted = [o.name for o in body.outputs] if body.outputs else list(result.outputs)
+    outputs = []
+    for name in wanted:
+        out = result.outputs[name]
+        values = out.values if result.batched else out.values[np.newaxis]
+        outputs.append({
+            "name": name,
+            "shape": list(values.shape),
+            "datatype": "FP64",
+            "parameters": {"unit": out.unit.expression, "dimension": dimension_text(out.unit.dimension)},
+            "data": values.ravel().tolist(),
+        })
+    return InferenceResponse.model_validate(
+        {"model_name": result.model, "model_version": result.version, "id": body.id, "outputs": outputs}
+    )

@@ -1,0 +1,160 @@
+"""Shared pieces of the deploy tests: the offline tools, and the chart rendered once per
+scenario (presets and ci/*-values.yaml) and supported Kubernetes version.
+
+The tools live in <repo>/.tools (``bash scripts/install-tools.sh``); a missing tool fails
+the test that needs it, it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+CHART = DEPLOY / "helm" / "dimtensor"
+EXAMPLES = DEPLOY / "examples"
+TOOLS = REPO / ".tools"
+INSTALL_HINT = "run `bash scripts/install-tools.sh` (make test runs it first)"
+
+# Every minor from the chart's kubeVersion floor (>=1.30.0-0) to the newest schema
+# kubernetes-validate 1.37.0 ships.
+KUBE_VERSIONS = tuple(f"1.{minor}.0" for minor in range(30, 38))
+DEFAULT_KUBE_VERSION = "1.35.0"
+NAMESPACE = "dimtensor"
+RELEASE = "ci"
+
+PRESETS: dict[str, Path | None] = {
+    "default": None,
+    "inference": CHART / "values-inference.yaml",
+    "gpu": CHART / "values-gpu.yaml",
+}
+CI_VALUES = {p.name.removesuffix("-values.yaml"): p for p in sorted((CHART / "ci").glob("*.yaml"))}
+SCENARIOS: dict[str, Path | None] = {**PRESETS, **CI_VALUES}
+
+# Kinds defined by CRDs: kubernetes-validate has no schema for them, test_validate.py
+# checks them structurally instead.
+CRD_API_VERSIONS = {"monitoring.coreos.com/v1"}
+
+Doc = dict[str, Any]
+
+
+def tool(relative: str) -> Path:
+    """Path of an installed tool under .tools/, failing the test when it is missing."""
+    path = TOOLS / relative
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is missing: {INSTALL_HINT}", pytrace=False)
+    return path
+
+
+def run(
+    cmd: Sequence[str | Path], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a tool, capturing text output; never raises on a non-zero exit."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [str(c) for c in cmd],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=full_env,
+        cwd=cwd or REPO,
+        timeout=240,
+    )
+
+
+def helm_template(
+    values: Sequence[Path | None] = (),
+    *,
+    kube_version: str = DEFAULT_KUBE_VERSION,
+    release: str = RELEASE,
+    extra: Sequence[str] = (),
+) -> subprocess.CompletedProcess[str]:
+    """`helm template` of the chart with the given values files (None entries are ignored)."""
+    cmd: list[str | Path] = [tool("bin/helm"), "template", release, CHART, "-n", NAMESPACE]
+    cmd += ["--kube-version", kube_version]
+    for path in values:
+        if path is not None:
+            cmd += ["-f", path]
+    return run([*cmd, *extra])
+
+
+def load_docs(text: str) -> list[Doc]:
+    """The non-empty YAML documents of a multi-document string."""
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def scenario_values(path: Path | None) -> Doc:
+    """A scenario's own values (not merged with the chart defaults)."""
+    if path is None:
+        return {}
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded or {}
+
+
+@dataclass(frozen=True)
+class Render:
+    """One successful `helm template` output."""
+
+    scenario: str
+    kube_version: str
+    text: str
+    docs: list[Doc]
+
+    def of_kind(self, kind: str) -> list[Doc]:
+        return [d for d in self.docs if d["kind"] == kind]
+
+    def one(self, kind: str) -> Doc:
+        found = self.of_kind(kind)
+        assert len(found) == 1, f"{self.scenario}: expected one {kind}, got {len(found)}"
+        return found[0]
+
+    def names(self, kind: str) -> set[str]:
+        return {d["metadata"]["name"] for d in self.of_kind(kind)}
+
+
+def _render(scenario: str, kube_version: str) -> Render:
+    result = helm_template([SCENARIOS[scenario]], kube_version=kube_version)
+    assert result.returncode == 0, f"{scenario} @ {kube_version}:\n{result.stderr}"
+    return Render(scenario, kube_version, result.stdout, load_docs(result.stdout))
+
+
+@pytest.fixture(scope="session")
+def renders() -> dict[tuple[str, str], Render]:
+    """Every scenario rendered for every supported version, in parallel (helm is ~50 ms)."""
+    tool("bin/helm")
+    keys = [(s, v) for s in SCENARIOS for v in KUBE_VERSIONS]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        done = list(pool.map(lambda key: _render(*key), keys))
+    return {(r.scenario, r.kube_version): r for r in done}
+
+
+@pytest.fixture(scope="session")
+def rendered(renders: dict[tuple[str, str], Render]) -> dict[str, Render]:
+    """Every scenario at the default Kubernetes version."""
+    return {s: renders[(s, DEFAULT_KUBE_VERSION)] for s in SCENARIOS}
+
+
+def pod_specs(docs: Sequence[Doc]) -> Iterator[tuple[Doc, Doc]]:
+    """(object, pod spec) for every workload: Pods, and templates of Deployments and Jobs."""
+    for doc in docs:
+        kind = doc["kind"]
+        if kind == "Pod":
+            yield doc, doc["spec"]
+        elif kind in {"Deployment", "StatefulSet", "DaemonSet", "Job"}:
+            yield doc, doc["spec"]["template"]["spec"]
+        elif kind == "CronJob":
+            yield doc, doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def containers(spec: Doc) -> list[Doc]:
+    """Init and regular containers of a pod spec."""
+    return [*spec.get("initContainers", []), *spec["containers"]]

@@ -1,0 +1,48 @@
+"""Linters: helm lint --strict per preset and CI file, yamllint, shellcheck, install-tools."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.conftest import CHART, DEPLOY, REPO, SCENARIOS, run, tool
+
+SHELL_SCRIPTS = [REPO / "scripts" / "install-tools.sh", DEPLOY / "test-deployment.sh"]
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_helm_lint_strict(scenario: str) -> None:
+    values = SCENARIOS[scenario]
+    cmd: list[str | Path] = [tool("bin/helm"), "lint", "--strict", CHART]
+    if values is not None:
+        cmd += ["-f", values]
+    result = run(cmd)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+
+
+def test_yamllint_manifests_presets_and_ci_values() -> None:
+    targets = ["examples", "helm/dimtensor/ci", ".checkov.yaml", ".yamllint.yaml"]
+    targets += [p.relative_to(DEPLOY).as_posix() for p in sorted(CHART.glob("*.yaml"))]
+    result = run(
+        [tool("venv/bin/yamllint"), "--strict", "-f", "parsable", "-c", ".yamllint.yaml", *targets],
+        cwd=DEPLOY,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.name)
+def test_shellcheck(script: Path) -> None:
+    result = run([tool("venv/bin/shellcheck"), "--severity=style", "--shell=bash", script])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_install_tools_is_quick_when_done() -> None:
+    tool("bin/helm")
+    started = time.monotonic()
+    result = run(["bash", REPO / "scripts" / "install-tools.sh"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "up to date" in result.stdout
+    assert time.monotonic() - started < 5

@@ -1,0 +1,85 @@
+"""Builders for small model folders on disk: a valid baseline that each test breaks one way."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors.torch import save_file
+
+from service.models import ArchitectureSpec, resolve_architecture
+
+WEIGHTS = "weights.safetensors"
+
+
+def mlp_manifest(name: str = "toy", version: str = "1") -> dict[str, Any]:
+    """Inputs a [m] (scalar) and b [s] (2 per row) -> 3 columns; output out [m] (2 per row)."""
+    return {
+        "name": name,
+        "version": version,
+        "description": "toy MLP for tests",
+        "inputs": [
+            {"name": "a", "unit": "m"},
+            {"name": "b", "unit": "s", "shape": [2]},
+        ],
+        "outputs": [{"name": "out", "unit": "m", "shape": [2]}],
+        "architecture": {
+            "name": "mlp",
+            "params": {"in_features": 3, "out_features": 2, "hidden": [4], "normalize": True},
+        },
+        "weights": {"file": WEIGHTS, "format": "safetensors"},
+    }
+
+
+def projectile_manifest(name: str = "proj", version: str = "1") -> dict[str, Any]:
+    return {
+        "name": name,
+        "version": version,
+        "inputs": [
+            {"name": "speed", "unit": "m/s"},
+            {"name": "angle", "unit": "rad"},
+            {"name": "g", "unit": "m/s^2"},
+        ],
+        "outputs": [
+            {"name": "range", "unit": "m"},
+            {"name": "apex_height", "unit": "m"},
+            {"name": "flight_time", "unit": "s"},
+        ],
+        "architecture": {"name": "projectile"},
+    }
+
+
+def state_dict_for(manifest: dict[str, Any], seed: int = 0) -> dict[str, torch.Tensor]:
+    """Freshly initialised (seeded) weights that fit the manifest's architecture."""
+    torch.manual_seed(seed)
+    params = resolve_architecture(ArchitectureSpec.model_validate(manifest["architecture"]))
+    return {k: v.detach().clone().contiguous() for k, v in params.build().state_dict().items()}
+
+
+def write_model(
+    root: Path,
+    manifest: dict[str, Any],
+    tensors: dict[str, torch.Tensor] | None = None,
+    *,
+    folder: tuple[str, str] | None = None,
+) -> Path:
+    """Write ``root/<name>/<version>/model.yaml`` and, for a weighted manifest, its weights.
+
+    ``tensors=None`` writes weights matching the architecture (when the manifest has weights);
+    ``tensors={}`` writes no weights file at all.
+    """
+    manifest = copy.deepcopy(manifest)
+    name, version = folder or (manifest["name"], str(manifest["version"]))
+    path = root / name / version
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "model.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+    weights = manifest.get("weights")
+    if weights is not None and weights["format"] == "safetensors":
+        if tensors is None:
+            tensors = state_dict_for(manifest)
+        if tensors:
+            save_file(tensors, str(path / weights["file"]))
+    return path
