@@ -93,7 +93,7 @@ def parse_unit(text: str, max_length: int = 256) -> ParsedUnit:
 
 @lru_cache(maxsize=CACHE_SIZE)
 def _parse_cached(expression: str) -> ParsedUnit:
-    term = parse_expression(expression, _REGISTRY.resolve)
+    term = parse_expression(expression, _REGISTRY)
     return ParsedUnit(
         expression=expression,
         dimension=dimension_from_exponents(term.exponents),

@@ -107,13 +107,19 @@ class AmbiguityDefinition:
 
 @dataclass(frozen=True, slots=True)
 class HintDefinition:
-    """``kmh = km/h``: a misspelling and the expression to suggest for it."""
+    """``kmh = km/h``: a misspelling and the expression to suggest for it.
+
+    A two-word hint (``deg C = degC``) is refused where it appears: read literally it
+    would be a silent product (degree times coulomb).
+    """
 
     text: str
     expression: str
 
     def __post_init__(self) -> None:
-        _require(is_name(self.text), f"{self.text!r} is not a valid unit name")
+        words = self.text.split(" ")
+        _require(len(words) <= 2, "a hint is one word or two words joined by one space")
+        _require(all(is_name(w) for w in words), f"{self.text!r} is not made of unit names")
         _require(bool(self.expression), "a hint needs an expression")
 
 

@@ -24,9 +24,9 @@ ends quickly.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Protocol
 
 from service.errors import OffsetUnitError, UnitLimitError, UnitSyntaxError
 
@@ -38,7 +38,7 @@ __all__ = [
     "MAX_EXPONENT",
     "MAX_EXPONENT_DENOMINATOR",
     "MAX_TOTAL_EXPONENT",
-    "Resolver",
+    "SymbolTable",
     "Term",
     "parse_expression",
 ]
@@ -71,22 +71,28 @@ class Term:
     pos: int = 0
 
 
-Resolver = Callable[[Token, str], Term]
-"""Maps a NAME token (with the whole expression, for messages) to its Term or raises."""
+class SymbolTable(Protocol):
+    """What the parser needs from the registry; both may raise UnitError subclasses."""
+
+    def resolve(self, tok: Token, expression: str) -> Term:
+        """The Term a NAME token means (the expression is for messages)."""
+
+    def check_adjacent(self, left: Token, right: Token, expression: str) -> None:
+        """Refuse two names joined by a space that are a known misspelling ('deg C')."""
 
 
-def parse_expression(expression: str, resolve: Resolver, *, data_mode: bool = False) -> Term:
+def parse_expression(expression: str, table: SymbolTable, *, data_mode: bool = False) -> Term:
     """Parse and evaluate ``expression`` (already stripped and length-checked)."""
-    return _Parser(expression, tokenize(expression, data_mode=data_mode), resolve, data_mode).run()
+    return _Parser(expression, tokenize(expression, data_mode=data_mode), table, data_mode).run()
 
 
 class _Parser:
     def __init__(
-        self, expression: str, tokens: list[Token], resolve: Resolver, data_mode: bool
+        self, expression: str, tokens: list[Token], table: SymbolTable, data_mode: bool
     ) -> None:
         self.expression = expression
         self.tokens = tokens
-        self.resolve = resolve
+        self.table = table
         self.data_mode = data_mode
         self.i = 0
 
@@ -150,6 +156,8 @@ class _Parser:
                     suggestions=[hint],
                 )
             raise self.syntax("missing operator: expected '*', '/', '^' or a space", tok)
+        if prev.kind is Kind.NAME and tok.kind is Kind.NAME:
+            self.table.check_adjacent(prev, tok, self.expression)
         if divided:
             raise self.syntax(
                 "a space (implicit product) after '/' is ambiguous: 'a/b c' could mean "
@@ -222,7 +230,7 @@ class _Parser:
     def atom(self, depth: int) -> Term:
         tok = self.advance()
         if tok.kind is Kind.NAME:
-            return self.resolve(tok, self.expression)
+            return self.table.resolve(tok, self.expression)
         if tok.kind is Kind.NUMBER:
             return self.number(tok)
         if tok.kind is Kind.BASE and tok.text in BASE_DIMENSIONS:

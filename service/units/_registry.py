@@ -65,9 +65,9 @@ class Registry:
 
     # -- building ------------------------------------------------------------------------
     def _add_unit(self, unit: UnitDefinition) -> None:
-        term = parse_expression(unit.definition, self.resolve, data_mode=True)
+        term = parse_expression(unit.definition, self, data_mode=True)
         if unit.offset is not None:
-            offset = parse_expression(unit.offset, self.resolve, data_mode=True)
+            offset = parse_expression(unit.offset, self, data_mode=True)
             if any(offset.exponents):
                 raise ValueError(f"offset of {unit.name!r} must be a plain number")
             term = Term(term.exponents, term.scale, offset.scale, None, unit.interval)
@@ -149,6 +149,21 @@ class Registry:
         return Term(
             term.exponents, term.scale, term.offset, term.offset_name, term.interval, tok.pos
         )
+
+    def check_adjacent(self, left: Token, right: Token, expression: str) -> None:
+        """Parser callback: 'deg C' would silently be degree*coulomb; refuse it."""
+        pair = f"{left.text} {right.text}"
+        if pair in self.hints:
+            meant = self.hints[pair]
+            raise AmbiguousUnitError(
+                f"{pair!r} at position {left.pos} in {expression!r} reads as {left.text!r} "
+                f"times {right.text!r}; did you mean {meant!r}? Expected no space inside a "
+                f"unit symbol, or '*' for a deliberate product",
+                expression=expression,
+                symbol=pair,
+                position=left.pos,
+                suggestions=[meant, f"{left.text}*{right.text}"],
+            )
 
     def suggestions(self, word: str, limit: int = 3) -> list[str]:
         """Hints first, then case-only differences, then close spellings (difflib)."""

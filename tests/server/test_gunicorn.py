@@ -87,5 +87,5 @@ def test_gunicorn_config_comes_from_settings(tmp_path: Path):
         log = s.log_text()
     # gunicorn prints its effective configuration at debug level
     for line in ("timeout: 17", "graceful_timeout: 3", "keepalive: 4", "workers: 1",
-                 "uvicorn_worker.UvicornWorker"):
+                 "service.worker.Worker"):
         assert line in log, line

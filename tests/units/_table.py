@@ -9,7 +9,7 @@ Shared by test_grammar_table, test_against_pint and test_properties.
 from __future__ import annotations
 
 import math
-from fractions import Fraction as F
+from fractions import Fraction
 from typing import NamedTuple
 
 
@@ -41,23 +41,23 @@ KATAL = d(amount=1, time=-1)
 MOLAR = d(amount=1, length=-3)
 
 # Exact definitions (NIST SP 811 B.8 / SI Brochure table 8)
-IN = F(254, 10_000)
+IN = Fraction(254, 10_000)
 FT = 12 * IN
 YD = 3 * FT
 MI = 1760 * YD
-NMI = F(1852)
-LB = F(45_359_237, 10**8)
+NMI = Fraction(1852)
+LB = Fraction(45_359_237, 10**8)
 OZ = LB / 16
-G0 = F(980_665, 10**5)
+G0 = Fraction(980_665, 10**5)
 LBF = LB * G0
-ATM = F(101_325)
-MIN, HOUR, DAY = F(60), F(3600), F(86_400)
-YEAR = F(36525, 100) * DAY
-C = F(299_792_458)
-AU = F(149_597_870_700)
-EV = F(1_602_176_634, 10**28)
-DA = F(166_053_906_892, 10**38)
-CAL = F(4184, 1000)
+ATM = Fraction(101_325)
+MIN, HOUR, DAY = Fraction(60), Fraction(3600), Fraction(86_400)
+YEAR = Fraction(36525, 100) * DAY
+C = Fraction(299_792_458)
+AU = Fraction(149_597_870_700)
+EV = Fraction(1_602_176_634, 10**28)
+DA = Fraction(166_053_906_892, 10**38)
+CAL = Fraction(4184, 1000)
 GAL = 231 * IN**3
 DEG = math.pi / 180
 TURN = 2 * math.pi
@@ -66,14 +66,14 @@ TURN = 2 * math.pi
 class Row(NamedTuple):
     expression: str
     dims: dict[str, int | float]
-    factor: F | float | int
+    factor: Fraction | float | int
 
 
 TABLE: list[Row] = [
     # --- SI base units, symbols and names ---
     Row("m", LEN, 1),
     Row("kg", MASS, 1),
-    Row("g", MASS, F(1, 1000)),
+    Row("g", MASS, Fraction(1, 1000)),
     Row("s", TIME, 1),
     Row("A", CURRENT, 1),
     Row("K", TEMP, 1),
@@ -82,7 +82,7 @@ TABLE: list[Row] = [
     Row("meter", LEN, 1),
     Row("metre", LEN, 1),
     Row("kilogram", MASS, 1),
-    Row("gram", MASS, F(1, 1000)),
+    Row("gram", MASS, Fraction(1, 1000)),
     Row("second", TIME, 1),
     Row("ampere", CURRENT, 1),
     Row("kelvin", TEMP, 1),
@@ -120,20 +120,20 @@ TABLE: list[Row] = [
     Row("siemens", SIEMENS, 1),
     Row("lux", LUX, 1),
     # --- every SI prefix, on the metre ---
-    Row("qm", LEN, F(1, 10**30)),
-    Row("rm", LEN, F(1, 10**27)),
-    Row("ym", LEN, F(1, 10**24)),
-    Row("zm", LEN, F(1, 10**21)),
-    Row("am", LEN, F(1, 10**18)),
-    Row("fm", LEN, F(1, 10**15)),
-    Row("pm", LEN, F(1, 10**12)),
-    Row("nm", LEN, F(1, 10**9)),
-    Row("\u00b5m", LEN, F(1, 10**6)),  # MICRO SIGN
-    Row("\u03bcm", LEN, F(1, 10**6)),  # GREEK SMALL LETTER MU
-    Row("um", LEN, F(1, 10**6)),
-    Row("mm", LEN, F(1, 1000)),
-    Row("cm", LEN, F(1, 100)),
-    Row("dm", LEN, F(1, 10)),
+    Row("qm", LEN, Fraction(1, 10**30)),
+    Row("rm", LEN, Fraction(1, 10**27)),
+    Row("ym", LEN, Fraction(1, 10**24)),
+    Row("zm", LEN, Fraction(1, 10**21)),
+    Row("am", LEN, Fraction(1, 10**18)),
+    Row("fm", LEN, Fraction(1, 10**15)),
+    Row("pm", LEN, Fraction(1, 10**12)),
+    Row("nm", LEN, Fraction(1, 10**9)),
+    Row("\u00b5m", LEN, Fraction(1, 10**6)),  # MICRO SIGN
+    Row("\u03bcm", LEN, Fraction(1, 10**6)),  # GREEK SMALL LETTER MU
+    Row("um", LEN, Fraction(1, 10**6)),
+    Row("mm", LEN, Fraction(1, 1000)),
+    Row("cm", LEN, Fraction(1, 100)),
+    Row("dm", LEN, Fraction(1, 10)),
     Row("dam", LEN, 10),
     Row("hm", LEN, 100),
     Row("km", LEN, 1000),
@@ -147,15 +147,15 @@ TABLE: list[Row] = [
     Row("Rm", LEN, 10**27),
     Row("Qm", LEN, 10**30),
     # --- prefixes on other units; long prefixes on names ---
-    Row("mg", MASS, F(1, 10**6)),
-    Row("\u00b5g", MASS, F(1, 10**9)),
-    Row("ms", TIME, F(1, 1000)),
-    Row("us", TIME, F(1, 10**6)),
-    Row("\u03bcs", TIME, F(1, 10**6)),
-    Row("ns", TIME, F(1, 10**9)),
-    Row("mA", CURRENT, F(1, 1000)),
-    Row("mK", TEMP, F(1, 1000)),
-    Row("mmol", AMOUNT, F(1, 1000)),
+    Row("mg", MASS, Fraction(1, 10**6)),
+    Row("\u00b5g", MASS, Fraction(1, 10**9)),
+    Row("ms", TIME, Fraction(1, 1000)),
+    Row("us", TIME, Fraction(1, 10**6)),
+    Row("\u03bcs", TIME, Fraction(1, 10**6)),
+    Row("ns", TIME, Fraction(1, 10**9)),
+    Row("mA", CURRENT, Fraction(1, 1000)),
+    Row("mK", TEMP, Fraction(1, 1000)),
+    Row("mmol", AMOUNT, Fraction(1, 1000)),
     Row("kHz", FREQ, 1000),
     Row("GHz", FREQ, 10**9),
     Row("kN", FORCE, 1000),
@@ -164,20 +164,20 @@ TABLE: list[Row] = [
     Row("MPa", PRESSURE, 10**6),
     Row("kJ", ENERGY, 1000),
     Row("MW", POWER, 10**6),
-    Row("mV", VOLT, F(1, 1000)),
+    Row("mV", VOLT, Fraction(1, 1000)),
     Row("kΩ", OHM, 1000),
     Row("k\u2126", OHM, 1000),
     Row("MΩ", OHM, 10**6),
-    Row("pF", FARAD, F(1, 10**12)),
-    Row("mT", TESLA, F(1, 1000)),
-    Row("mcd", LUM, F(1, 1000)),
+    Row("pF", FARAD, Fraction(1, 10**12)),
+    Row("mT", TESLA, Fraction(1, 1000)),
+    Row("mcd", LUM, Fraction(1, 1000)),
     Row("kilometer", LEN, 1000),
     Row("kilometres", LEN, 1000),
-    Row("millisecond", TIME, F(1, 1000)),
-    Row("microseconds", TIME, F(1, 10**6)),
+    Row("millisecond", TIME, Fraction(1, 1000)),
+    Row("microseconds", TIME, Fraction(1, 10**6)),
     Row("megawatt", POWER, 10**6),
-    Row("milligram", MASS, F(1, 10**6)),
-    Row("nanometers", LEN, F(1, 10**9)),
+    Row("milligram", MASS, Fraction(1, 10**6)),
+    Row("nanometers", LEN, Fraction(1, 10**9)),
     # --- exact symbol wins over a prefixed reading ---
     Row("min", TIME, MIN),
     Row("ft", LEN, FT),
@@ -196,10 +196,10 @@ TABLE: list[Row] = [
     Row("Ma", TIME, 10**6 * YEAR),
     Row("Ga", TIME, 10**9 * YEAR),
     # --- length, area, volume ---
-    Row("Å", LEN, F(1, 10**10)),
-    Row("\u212b", LEN, F(1, 10**10)),  # ANGSTROM SIGN
-    Row("angstrom", LEN, F(1, 10**10)),
-    Row("micron", LEN, F(1, 10**6)),
+    Row("Å", LEN, Fraction(1, 10**10)),
+    Row("\u212b", LEN, Fraction(1, 10**10)),  # ANGSTROM SIGN
+    Row("angstrom", LEN, Fraction(1, 10**10)),
+    Row("micron", LEN, Fraction(1, 10**6)),
     Row("in", LEN, IN),
     Row("inch", LEN, IN),
     Row("inches", LEN, IN),
@@ -217,14 +217,14 @@ TABLE: list[Row] = [
     Row("Mpc", LEN, float(AU) * 648_000 / math.pi * 1e6),
     Row("thou", LEN, IN / 1000),
     Row("ha", AREA, 10**4),
-    Row("b", AREA, F(1, 10**28)),
-    Row("L", VOLUME, F(1, 1000)),
-    Row("l", VOLUME, F(1, 1000)),
-    Row("ℓ", VOLUME, F(1, 1000)),
-    Row("mL", VOLUME, F(1, 10**6)),
-    Row("\u00b5L", VOLUME, F(1, 10**9)),
-    Row("liter", VOLUME, F(1, 1000)),
-    Row("cc", VOLUME, F(1, 10**6)),
+    Row("b", AREA, Fraction(1, 10**28)),
+    Row("L", VOLUME, Fraction(1, 1000)),
+    Row("l", VOLUME, Fraction(1, 1000)),
+    Row("ℓ", VOLUME, Fraction(1, 1000)),
+    Row("mL", VOLUME, Fraction(1, 10**6)),
+    Row("\u00b5L", VOLUME, Fraction(1, 10**9)),
+    Row("liter", VOLUME, Fraction(1, 1000)),
+    Row("cc", VOLUME, Fraction(1, 10**6)),
     Row("gal", VOLUME, GAL),
     Row("gallons", VOLUME, GAL),
     # --- mass ---
@@ -240,7 +240,7 @@ TABLE: list[Row] = [
     Row("short_ton", MASS, 2000 * LB),
     # --- speed and rotation ---
     Row("mph", VEL, MI / HOUR),
-    Row("kph", VEL, F(1000) / HOUR),
+    Row("kph", VEL, Fraction(1000) / HOUR),
     Row("kn", VEL, NMI / HOUR),
     Row("knot", VEL, NMI / HOUR),
     Row("rpm", FREQ, TURN / 60),
@@ -249,23 +249,23 @@ TABLE: list[Row] = [
     Row("degree", NONE, DEG),
     Row("arcmin", NONE, DEG / 60),
     Row("arcsec", NONE, DEG / 3600),
-    Row("mrad", NONE, F(1, 1000)),
+    Row("mrad", NONE, Fraction(1, 1000)),
     Row("turn", NONE, TURN),
     # --- force, pressure, energy, power ---
     Row("lbf", FORCE, LBF),
     Row("kgf", FORCE, G0),
-    Row("dyn", FORCE, F(1, 10**5)),
+    Row("dyn", FORCE, Fraction(1, 10**5)),
     Row("bar", PRESSURE, 10**5),
     Row("mbar", PRESSURE, 100),
     Row("atm", PRESSURE, ATM),
     Row("Torr", PRESSURE, ATM / 760),
     Row("torr", PRESSURE, ATM / 760),
-    Row("mmHg", PRESSURE, F(133_322_387_415, 10**9)),
+    Row("mmHg", PRESSURE, Fraction(133_322_387_415, 10**9)),
     Row("psi", PRESSURE, LBF / IN**2),
     Row("eV", ENERGY, EV),
     Row("keV", ENERGY, 1000 * EV),
     Row("MeV", ENERGY, 10**6 * EV),
-    Row("erg", ENERGY, F(1, 10**7)),
+    Row("erg", ENERGY, Fraction(1, 10**7)),
     Row("cal", ENERGY, CAL),
     Row("kcal", ENERGY, 1000 * CAL),
     Row("Wh", ENERGY, HOUR),
@@ -275,25 +275,25 @@ TABLE: list[Row] = [
     # --- dimensionless ---
     Row("1", NONE, 1),
     Row("dimensionless", NONE, 1),
-    Row("%", NONE, F(1, 100)),
-    Row("percent", NONE, F(1, 100)),
-    Row("‰", NONE, F(1, 1000)),
-    Row("ppm", NONE, F(1, 10**6)),
-    Row("ppb", NONE, F(1, 10**9)),
+    Row("%", NONE, Fraction(1, 100)),
+    Row("percent", NONE, Fraction(1, 100)),
+    Row("‰", NONE, Fraction(1, 1000)),
+    Row("ppm", NONE, Fraction(1, 10**6)),
+    Row("ppb", NONE, Fraction(1, 10**9)),
     # --- chemistry ---
     Row("M", MOLAR, 1000),
     Row("mM", MOLAR, 1),
-    Row("\u00b5M", MOLAR, F(1, 1000)),
+    Row("\u00b5M", MOLAR, Fraction(1, 1000)),
     Row("mol/L", MOLAR, 1000),
     # --- temperature intervals (offset-free, compound freely) ---
     Row("delta_degC", TEMP, 1),
-    Row("delta_degF", TEMP, F(5, 9)),
-    Row("degR", TEMP, F(5, 9)),
-    Row("°R", TEMP, F(5, 9)),
+    Row("delta_degF", TEMP, Fraction(5, 9)),
+    Row("degR", TEMP, Fraction(5, 9)),
+    Row("°R", TEMP, Fraction(5, 9)),
     Row("J/K", d(mass=1, length=2, time=-2, temperature=-1), 1),
     Row("J/(kg*K)", d(length=2, time=-2, temperature=-1), 1),
     Row("W/(m*delta_degC)", d(mass=1, length=1, time=-3, temperature=-1), 1),
-    Row("delta_degF/s", d(temperature=1, time=-1), F(5, 9)),
+    Row("delta_degF/s", d(temperature=1, time=-1), Fraction(5, 9)),
     Row("K/s", d(temperature=1, time=-1), 1),
     # --- products: '*', '·', '⋅', '×', spaces ---
     Row("N*m", ENERGY, 1),
@@ -309,7 +309,7 @@ TABLE: list[Row] = [
     Row("mA h", CHARGE, HOUR / 1000),
     # --- quotients, left-associative ---
     Row("m/s", VEL, 1),
-    Row("km/h", VEL, F(1000) / HOUR),
+    Row("km/h", VEL, Fraction(1000) / HOUR),
     Row("m/s/s", ACC, 1),
     Row("m/s^2", ACC, 1),
     Row("ft/s^2", ACC, FT),
@@ -323,12 +323,12 @@ TABLE: list[Row] = [
     Row("g/cm^3", d(mass=1, length=-3), 1000),
     Row("lb/in^2", d(mass=1, length=-2), LB / IN**2),
     Row("mi/gal", d(length=-2), MI / GAL),
-    Row("L/min", d(length=3, time=-1), F(1, 1000) / MIN),
+    Row("L/min", d(length=3, time=-1), Fraction(1, 1000) / MIN),
     # --- powers: ^, **, superscripts, negative and rational exponents ---
     Row("m^2", AREA, 1),
     Row("m**3", VOLUME, 1),
     Row("m²", AREA, 1),
-    Row("cm³", VOLUME, F(1, 10**6)),
+    Row("cm³", VOLUME, Fraction(1, 10**6)),
     Row("s⁻¹", FREQ, 1),
     Row("kg·m²·s⁻²", ENERGY, 1),
     Row("m·s⁻²", ACC, 1),
@@ -351,7 +351,7 @@ TABLE: list[Row] = [
     Row("kg/(m*s^2)", PRESSURE, 1),
     Row("(kg*m)/(s^2)", FORCE, 1),
     Row("1/(m*s)", d(length=-1, time=-1), 1),
-    Row("(km/h)**2", d(length=2, time=-2), (F(1000) / HOUR) ** 2),
+    Row("(km/h)**2", d(length=2, time=-2), (Fraction(1000) / HOUR) ** 2),
     # --- whitespace around operators ---
     Row("  m / s  ", VEL, 1),
     Row("kg * m ^ 2", d(mass=1, length=2), 1),
@@ -367,22 +367,22 @@ TABLE: list[Row] = [
     Row("m^3/(kg*s^2)", d(length=3, mass=-1, time=-2), 1),
     Row("kcal/mol", d(mass=1, length=2, time=-2, amount=-1), 1000 * CAL),
     Row("kJ/mol", d(mass=1, length=2, time=-2, amount=-1), 1000),
-    Row("mg/L", d(mass=1, length=-3), F(1, 1000)),
+    Row("mg/L", d(mass=1, length=-3), Fraction(1, 1000)),
     Row("rad/s", FREQ, 1),
     Row("deg/s", FREQ, DEG),
     Row("lm/W", d(luminosity=1, mass=-1, length=-2, time=3), 1),
 ]
 
 # Absolute temperatures: (expression, SI value of one degree, offset in K)
-TEMPERATURES: list[tuple[str, F, F]] = [
-    ("degC", F(1), F(27315, 100)),
-    ("°C", F(1), F(27315, 100)),
-    ("celsius", F(1), F(27315, 100)),
-    ("degree_Celsius", F(1), F(27315, 100)),
-    ("(degC)", F(1), F(27315, 100)),
-    ("degF", F(5, 9), F(45967, 180)),
-    ("°F", F(5, 9), F(45967, 180)),
-    ("fahrenheit", F(5, 9), F(45967, 180)),
-    ("K", F(1), F(0)),
-    ("degR", F(5, 9), F(0)),
+TEMPERATURES: list[tuple[str, Fraction, Fraction]] = [
+    ("degC", Fraction(1), Fraction(27315, 100)),
+    ("°C", Fraction(1), Fraction(27315, 100)),
+    ("celsius", Fraction(1), Fraction(27315, 100)),
+    ("degree_Celsius", Fraction(1), Fraction(27315, 100)),
+    ("(degC)", Fraction(1), Fraction(27315, 100)),
+    ("degF", Fraction(5, 9), Fraction(45967, 180)),
+    ("°F", Fraction(5, 9), Fraction(45967, 180)),
+    ("fahrenheit", Fraction(5, 9), Fraction(45967, 180)),
+    ("K", Fraction(1), Fraction(0)),
+    ("degR", Fraction(5, 9), Fraction(0)),
 ]

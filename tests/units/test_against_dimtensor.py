@@ -74,9 +74,11 @@ def test_agrees_with_dimtensor(symbol: str) -> None:
     if ours is None:
         pytest.skip("not in our table or not our grammar")
     theirs = DIMTENSOR[symbol]
-    agrees = ours.dimension == theirs.dimension and math.isclose(
-        ours.scale, theirs.scale, rel_tol=1e-9
-    ) and ours.offset == 0.0
+    agrees = (
+        ours.dimension == theirs.dimension
+        and math.isclose(ours.scale, theirs.scale, rel_tol=1e-9)
+        and ours.offset == 0.0
+    )
     if symbol in KNOWN_DIFFERENCES:
         assert not agrees, f"{symbol!r} now agrees: drop it from KNOWN_DIFFERENCES"
     else:

@@ -46,7 +46,7 @@ def ureg() -> Any:
 def _pint_reading(ureg: Any, expression: str) -> tuple[dict[str, int | float], float] | None:
     try:
         base = ureg.Quantity(1.0, ureg.parse_units(expression.strip())).to_base_units()
-    except Exception:  # noqa: BLE001 - pint raises many kinds for text it cannot read
+    except Exception:  # pint raises many kinds of error for text it cannot read
         return None
     dims: dict[str, int | float] = {}
     for name, exp in dict(base.dimensionality).items():
@@ -87,7 +87,9 @@ def test_most_of_the_table_is_checked(ureg: Any) -> None:
     assert len(readable) >= 0.8 * len(TABLE)
 
 
-@pytest.mark.parametrize(("symbol", "pint_reading"), [("kt", "knot"), ("ton", "ton"), ("mil", "mil")])
+@pytest.mark.parametrize(
+    ("symbol", "pint_reading"), [("kt", "knot"), ("ton", "ton"), ("mil", "mil")]
+)
 def test_refused_where_pint_guesses(ureg: Any, symbol: str, pint_reading: str) -> None:
     """kt, ton and mil: pint picks one reading; we refuse (test_refusals) and list them."""
     assert str(ureg.parse_units(symbol)) == pint_reading

@@ -69,6 +69,9 @@ def test_ambiguity_readings_and_hints_are_valid_expressions() -> None:
     for symbol in reg.ambiguous:
         with pytest.raises(UnitError):
             parse_unit(symbol)
+    for text in reg.hints:
+        with pytest.raises(UnitError):
+            parse_unit(text)
 
 
 def test_hints_are_not_units() -> None:

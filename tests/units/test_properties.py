@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -16,7 +17,13 @@ from ._table import TABLE, TEMPERATURES
 FAST = settings(max_examples=150, deadline=None, database=None)
 UNITS = [row.expression for row in TABLE]
 ALL_UNITS = UNITS + [t[0] for t in TEMPERATURES]
-VALUES = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False)
+# Normal floats only: a subnormal (or one that a 1e-30 scale makes subnormal) has lost
+# precision before the grammar is involved.
+VALUES = st.one_of(
+    st.just(0.0),
+    st.floats(min_value=1e-200, max_value=1e9),
+    st.floats(min_value=-1e9, max_value=-1e-200),
+)
 
 # Characters the grammar gives meaning to, so that generated text goes deep into it.
 GRAMMAR_ALPHABET = "mskgKAdegCFhµμu°²³⁻¹ᐟ^*/·() -+.0123456789%ΩÅkMGnpabcilt\t"
@@ -69,10 +76,8 @@ def test_conversion_matches_si_round_trip(a: str, b: str, value: float) -> None:
 @settings(max_examples=400, deadline=None, database=None)
 @given(st.text())
 def test_any_text_raises_only_unit_errors(text: str) -> None:
-    try:
+    with contextlib.suppress(UnitError):
         parse_unit(text)
-    except UnitError:
-        pass
 
 
 @settings(max_examples=400, deadline=None, database=None)

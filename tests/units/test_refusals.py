@@ -44,6 +44,10 @@ REFUSED: list[tuple[str, type[UnitError], str]] = [
     ("mil", AmbiguousUnitError, "'mil'"),
     ("PS", AmbiguousUnitError, "'PS'"),
     ("kt/h", AmbiguousUnitError, "'kt'"),
+    # a space inside a temperature symbol would silently be degree*coulomb
+    ("deg C", AmbiguousUnitError, "'degC'"),
+    ("° F", AmbiguousUnitError, "'°F'"),
+    ("J/degree C", AmbiguousUnitError, "'degC'"),
     # offset temperatures in compounds
     ("degC/s", OffsetUnitError, "'degC'"),
     ("degC^2", OffsetUnitError, "'degC'"),
