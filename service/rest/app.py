@@ -93,7 +93,9 @@ def create_app(
     register_health_endpoints(app, dataplane, state)
     register_native_endpoints(app, dataplane, inline_rows=settings.inline_rows)
     register_units_endpoints(app, dataplane)
-    register_v2_endpoints(app, dataplane, state, missing_unit=settings.oip_missing_unit)
+    register_v2_endpoints(
+        app, dataplane, state, missing_unit=settings.oip_missing_unit, inline_rows=settings.inline_rows
+    )
     # Outermost last: request id and access log see every answer, auth runs before the
     # body is read, the body limit before parsing, the timeout around the door itself.
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout)

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import anyio
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -103,8 +104,13 @@ class RequestContextMiddleware:
             )
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """Raised from ``receive``; an HTTPException so that FastAPI's body reader re-raises
+    it (it turns other exceptions into a 400) and the door answers 413 in its protocol."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request bodies are limited to {limit} bytes (MAX_BODY_BYTES); "
+                              f"received more than {limit} bytes")
 
 
 class BodyLimitMiddleware:
@@ -132,7 +138,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

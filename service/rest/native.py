@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from service.dataplane import DataPlane, PredictRequest, PredictResult, QuantityIn
@@ -47,7 +47,7 @@ def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows
         responses=_PROBLEMS,
         summary="Predict with unit-tagged inputs",
     )
-    async def predict(body: PredictRequestBody) -> JSONResponse:
+    async def predict(body: PredictRequestBody, http: Request) -> JSONResponse:
         """Run a model on inputs in any compatible units.
 
         Inputs are converted to the model's units; outputs come back in the units
@@ -63,10 +63,12 @@ def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows
             version=body.version,
             outputs=body.outputs,
         )
+        http.state.model = body.model or dataplane.default_model  # for the access log
         if _approx_rows(body) > inline_rows:
-            result = await anyio.to_thread.run_sync(dataplane.predict, request)
+            result = await anyio.to_thread.run_sync(dataplane.predict, request, abandon_on_cancel=True)
         else:
             result = dataplane.predict(request)
+        http.state.model = result.model
         return JSONResponse(_predict_json(result))
 
     @router.get("/v1/models", response_model=ModelList, summary="List models and signatures")

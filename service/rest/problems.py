@@ -41,6 +41,9 @@ HTTP_KINDS: dict[str, tuple[str, str]] = {
     "invalid-body": ("Invalid request body", "The body does not match the schema."),
     "not-found": ("Not found", "No such resource."),
     "method-not-allowed": ("Method not allowed", "The resource does not accept that method."),
+    "body-too-large": ("Request body too large", "The body is over MAX_BODY_BYTES."),
+    "unauthorized": ("Unauthorized", "An API key is required."),
+    "request-timeout": ("Request timed out", "The request took longer than REQUEST_TIMEOUT."),
     "http-error": ("HTTP error", "The request could not be served."),
     "internal-error": ("Internal error", "An unexpected failure; the request id names it."),
 }
@@ -108,7 +111,8 @@ def _clean(error: Any) -> dict[str, Any]:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
-    kind = {400: "malformed-json", 404: "not-found", 405: "method-not-allowed"}.get(
+    kind = {400: "malformed-json", 404: "not-found", 405: "method-not-allowed",
+            413: "body-too-large"}.get(
         exc.status_code, "http-error"
     )
     response = problem_response(

@@ -12,10 +12,12 @@ import math
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
@@ -25,6 +27,7 @@ from service.errors import InputError, ModelNotFoundError, ModelNotReadyError, S
 from service.models import LoadedModel
 from service.rest.health import ServerState
 from service.rest.problems import status_for
+from service.rest.v2_binary import HEADER, encode_response, split_request, wants_binary
 from service.rest.v2_datamodels import (
     InferenceRequest,
     InferenceResponse,
@@ -97,7 +100,7 @@ class V2Route(APIRoute):
 
 
 def register_v2_endpoints(
-    app: FastAPI, dataplane: DataPlane, state: ServerState, *, missing_unit: str
+    app: FastAPI, dataplane: DataPlane, state: ServerState, *, missing_unit: str, inline_rows: int
 ) -> None:
     """Mount ``/v2/...`` on `app`. `missing_unit` is "refuse" or "model"."""
     router = APIRouter(prefix="/v2", tags=["open inference protocol"], route_class=V2Route)
@@ -138,20 +141,74 @@ def register_v2_endpoints(
             return JSONResponse({"name": model_name, "ready": False}, status_code=503)
         return JSONResponse({"name": model_name, "ready": True})
 
-    @router.post("/models/{model_name}/infer", response_model=InferenceResponse, responses=_ERRORS)
+    @router.post("/models/{model_name}/infer", response_model=InferenceResponse,
+                 responses=_ERRORS, openapi_extra=_INFER_BODY)
     @router.post("/models/{model_name}/versions/{model_version}/infer",
-                 response_model=InferenceResponse, responses=_ERRORS)
-    async def infer(
-        model_name: str, body: InferenceRequest, model_version: str | None = None
-    ) -> JSONResponse:
+                 response_model=InferenceResponse, responses=_ERRORS, openapi_extra=_INFER_BODY)
+    async def infer(model_name: str, http: Request, model_version: str | None = None) -> Response:
         """Run inference; units from ``inputs[i].parameters.unit``, wanted output units
-        from ``outputs[j].parameters.unit``; the response echoes ``id``."""
+        from ``outputs[j].parameters.unit``; the response echoes ``id``. JSON tensors or
+        the binary tensor data extension (``Inference-Header-Content-Length``)."""
+        http.state.model = model_name  # for the access log
+        doc, body = _parse_infer(await http.body(), http.headers.get(HEADER))
         model = repo.get(model_name, model_version)
         request = _to_predict_request(model, body, missing_unit)
-        result = dataplane.predict(request)
-        return JSONResponse(_to_response(result, body).model_dump(exclude_none=True))
+        if _rows_hint(body) > inline_rows:
+            result = await anyio.to_thread.run_sync(dataplane.predict, request, abandon_on_cancel=True)
+        else:
+            result = dataplane.predict(request)
+        return _encode(result, body, doc)
 
     app.include_router(router)
+
+
+_INFER_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}},
+            "application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"},
+                "description": "JSON request then raw tensors (binary tensor data extension).",
+            },
+        },
+    }
+}
+
+
+def _parse_infer(raw: bytes, header_length: str | None) -> tuple[dict[str, Any], InferenceRequest]:
+    try:
+        doc = split_request(raw, header_length)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, ServiceError):
+            raise
+        raise InvalidTensorError(f"the body is not a valid JSON inference request: {exc}") from None
+    try:
+        return doc, InferenceRequest.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise InvalidTensorError(f"invalid inference request at {loc}: {first['msg']}") from None
+
+
+def _encode(result: PredictResult, body: InferenceRequest, doc: dict[str, Any]) -> Response:
+    response = _to_response(result, body).model_dump(exclude_none=True)
+    wanted = {o.get("name"): o for o in doc.get("outputs") or [] if isinstance(o, dict)}
+    binary = {
+        o["name"]: result.outputs[o["name"]].values
+        for o in response["outputs"]
+        if wants_binary(doc, wanted.get(o["name"]))
+    }
+    content, header_length = encode_response(response, binary)
+    if header_length is None:
+        return Response(content, media_type="application/json")
+    return Response(content, media_type="application/octet-stream",
+                    headers={"Inference-Header-Content-Length": str(header_length)})
+
+
+def _rows_hint(body: InferenceRequest) -> int:
+    """The batch size the request claims, to keep large batches off the event loop."""
+    return max((t.shape[0] if t.shape else 1 for t in body.inputs), default=1)
 
 
 def _metadata(model: LoadedModel, versions: list[str]) -> ModelMetadataResponse:

@@ -183,7 +183,7 @@ def _hint(line: str) -> HintDefinition:
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.partition("#")[0].strip() if not raw.lstrip().startswith("####") else raw
+        line = raw if raw.lstrip().startswith("####") else raw.partition("#")[0]
         if line.strip():
             yield number, line.strip()
 

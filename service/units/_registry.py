@@ -53,7 +53,7 @@ class Registry:
         for line, unit in definitions.units:
             try:
                 self._add_unit(unit)
-            except (ValueError, DefinitionError) as exc:
+            except ValueError as exc:  # UnitError and DefinitionError included
                 raise DefinitionError(str(exc), source=source, line=line) from exc
         for amb in definitions.ambiguities:
             self.ambiguous[amb.symbol] = amb.readings
@@ -179,7 +179,7 @@ class Registry:
         """Every accepted spelling (exact ones override prefixed), for tests and docs."""
         merged = {k: v for k, v in self.prefixed.items() if k not in self.prefixed_collisions}
         merged.update(self.exact)
-        return merged
+        return {k: v for k, v in merged.items() if k not in self.ambiguous}
 
 
 def load_registry(text: str, source: str = "definitions.txt") -> Registry:

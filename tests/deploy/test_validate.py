@@ -104,9 +104,7 @@ def test_servicemonitor_structure(rendered: dict[str, Render]) -> None:
             assert sm["spec"]["namespaceSelector"] == {"matchNames": [sm["metadata"]["namespace"]]}
             selector = sm["spec"]["selector"]["matchLabels"]
             matched = [
-                s
-                for s in services.values()
-                if selector.items() <= s["metadata"]["labels"].items()
+                s for s in services.values() if selector.items() <= s["metadata"]["labels"].items()
             ]
             assert len(matched) == 1, f"{render.scenario}: selector matches {len(matched)}"
             port_names = {p["name"] for p in matched[0]["spec"]["ports"]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.models import LoadedModel, ModelRepository, default_repository_path
+from service.models import FloatArray, LoadedModel, ModelRepository, default_repository_path
 from training.pendulum import AMPLITUDE_MAX, G_RANGE, LENGTH_RANGE, TOLERANCE, exact_period
 
 # float32 evaluation of sin/cos/products: a few ulp (6e-8 each) of relative error.
@@ -17,7 +17,7 @@ def defaults() -> ModelRepository:
     return ModelRepository.load(default_repository_path())
 
 
-def _f32(x: np.ndarray) -> np.ndarray:
+def _f32(x: FloatArray) -> FloatArray:
     """What the model actually sees: the inputs rounded to float32."""
     return x.astype(np.float32).astype(np.float64)
 
@@ -53,7 +53,8 @@ def test_pendulum_surrogate_within_tolerance_over_its_domain(defaults: ModelRepo
     model = _pendulum(defaults)
     rng = np.random.default_rng(2)
     n = 50_000
-    length = np.exp(rng.uniform(*np.log(LENGTH_RANGE), n))
+    low, high = np.log(LENGTH_RANGE)
+    length = np.exp(rng.uniform(low, high, n))
     amplitude = np.concatenate(
         [np.linspace(-AMPLITUDE_MAX, AMPLITUDE_MAX, 10_001), rng.uniform(-2.8, 2.8, n - 10_001)]
     )

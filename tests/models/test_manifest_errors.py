@@ -151,7 +151,7 @@ def forward_shape_mismatch(root: Path) -> Path:
     folder = write_model(root, m)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.save(torch.jit.script(_FirstColumn()), str(folder / "model.pt"))  # type: ignore[no-untyped-call]
+        torch.jit.save(torch.jit.script(_FirstColumn()), str(folder / "model.pt"))
     return folder
 
 

@@ -32,7 +32,7 @@ def test_one_broken_model_does_not_take_the_good_one_down(tmp_path: Path) -> Non
     assert by_name["broken"].reason is not None
     assert "'net.0.weight' has shape [4, 2]" in by_name["broken"].reason
     assert by_name["broken"].manifest is not None  # parsed, so metadata can still be shown
-    with pytest.raises(ModelNotReadyError, match="failed to load.*has shape"):
+    with pytest.raises(ModelNotReadyError, match=r"failed to load.*has shape"):
         repo.get("broken", "1")
     with pytest.raises(ModelNotReadyError, match="no ready version"):
         repo.get("broken")

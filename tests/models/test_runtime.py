@@ -109,7 +109,8 @@ def test_mlp_activations_build(activation: str) -> None:
 def test_normalization_buffers_live_in_the_weights() -> None:
     m = mlp_manifest()
     keys = set(state_dict_for(m))
-    assert {"input_norm.shift", "input_norm.scale", "output_norm.shift", "output_norm.scale"} <= keys
+    norms = {"input_norm.shift", "input_norm.scale", "output_norm.shift", "output_norm.scale"}
+    assert norms <= keys
     m["architecture"]["params"]["normalize"] = False
     assert not any("norm" in k for k in state_dict_for(m))
 
@@ -154,7 +155,8 @@ def test_fourier_features_are_seeded() -> None:
         spec = ArchitectureSpec(
             name="fourier_mlp", params={"in_features": 2, "out_features": 1, "seed": seed}
         )
-        return resolve_architecture(spec).build().state_dict()["features"]
+        features: torch.Tensor = resolve_architecture(spec).build().state_dict()["features"]
+        return features
 
     assert torch.equal(features(1), features(1))
     assert not torch.equal(features(1), features(2))

@@ -95,8 +95,8 @@ def test_trusted_torchscript_loads_and_predicts(tmp_path: Path) -> None:
     folder = write_model(tmp_path, m)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.script(_Doubler())  # type: ignore[no-untyped-call]
-        torch.jit.save(scripted, str(folder / "model.pt"))  # type: ignore[no-untyped-call]
+        scripted = torch.jit.script(_Doubler())
+        torch.jit.save(scripted, str(folder / "model.pt"))
     model = load_model(folder, trusted=True)
     (out,) = model.predict([np.array([1.0]), np.array([[2.0, 3.0]])])
     np.testing.assert_allclose(out, [[4.0, 6.0]])

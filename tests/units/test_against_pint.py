@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from service.units import dimension_exponents, parse_unit
+from service.units import dimension_exponents, parse_unit, registry
 
 from ._table import TABLE, TEMPERATURES, Row
 
@@ -52,7 +52,8 @@ def _pint_reading(ureg: Any, expression: str) -> tuple[dict[str, int | float], f
     for name, exp in dict(base.dimensionality).items():
         if exp:
             value = float(exp)
-            dims[_PINT_DIMS[name]] = int(value) if value.is_integer() else value
+            key = str(name)
+            dims[_PINT_DIMS.get(key, key)] = int(value) if value.is_integer() else value
     return dims, float(base.magnitude)
 
 
@@ -80,6 +81,21 @@ def test_temperatures_agree_with_pint(ureg: Any, expression: str, scale: Any, of
     for value in (-40.0, 0.0, 37.5, 1000.0):
         theirs = ureg.Quantity(value, expression.strip("()")).to("kelvin").magnitude
         assert math.isclose(float(parsed.to_si(value)), theirs, rel_tol=1e-12, abs_tol=1e-9)
+
+
+def test_every_accepted_spelling_agrees_with_pint(ureg: Any) -> None:
+    """All ~3,300 spellings of the symbol table (prefixed, plural ...), not just the table."""
+    spellings = registry().spellings()
+    disagreements = []
+    for spelling, entry in sorted(spellings.items()):
+        ours = parse_unit(spelling)
+        theirs = _pint_reading(ureg, spelling)
+        if ours.offset or theirs is None or entry.name.endswith("parsec"):  # as pc
+            continue
+        row = Row(spelling, dimension_exponents(ours.dimension), ours.scale)
+        if not _agrees(row, theirs):
+            disagreements.append(spelling)
+    assert disagreements == sorted(s for s in DELIBERATE if s in spellings and "pc" not in s)
 
 
 def test_most_of_the_table_is_checked(ureg: Any) -> None:

@@ -22,6 +22,7 @@ milli- = 1e-3 = m-
 meter = [length] = m ; prefixes
 second = [time] = s
 minute = 60 s = min
+inch = 0.0254 m = in ; prefixes
 degree_Celsius = [temperature] = degC ; offset: 273.15 ; interval: delta_degC
 #### AMBIGUOUS ####
 mm = millimeter | minute
@@ -55,6 +56,7 @@ def test_no_spelling_is_defined_twice() -> None:
     # no two prefixed readings collide (the automatic ambiguity list is empty).
     reg = registry()
     assert reg.prefixed_collisions == {}
+    assert not set(reg.exact) & set(reg.prefixed)  # no exact spelling is also prefixed
     names = [u.name for _, u in read_definitions(TEXT).units]
     assert len(names) == len(set(names))
 
@@ -84,6 +86,10 @@ def test_tiny_registry() -> None:
     assert reg.lookup("km") is not None
     assert reg.lookup("ks") is None  # second takes no prefixes here
     assert reg.exact["min"].term.scale == 60.0
+    entry = reg.lookup("min")  # exact wins over milli-inch
+    assert entry is not None
+    assert entry.name == "minute"
+    assert reg.prefixed["min"].name == "milliinch"
     assert reg.exact["degC"].term.offset == 273.15
     assert reg.ambiguous["mm"] == ("millimeter", "minute")
     assert reg.suggestions("kmh") == ["km/s"]

@@ -7,6 +7,7 @@ must agree to 1e-12 relative, i.e. to float rounding of a few operations.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -32,11 +33,11 @@ def test_expression(row: Row) -> None:
 
 
 @pytest.mark.parametrize(("expression", "scale", "offset"), TEMPERATURES)
-def test_absolute_temperature(expression: str, scale: object, offset: object) -> None:
+def test_absolute_temperature(expression: str, scale: Fraction, offset: Fraction) -> None:
     parsed = parse_unit(expression)
     assert dimension_exponents(parsed.dimension) == {"temperature": 1}
-    assert math.isclose(parsed.scale, float(scale), rel_tol=1e-12)  # type: ignore[arg-type]
-    assert math.isclose(parsed.offset, float(offset), rel_tol=1e-12, abs_tol=0.0)  # type: ignore[arg-type]
+    assert math.isclose(parsed.scale, float(scale), rel_tol=1e-12)
+    assert math.isclose(parsed.offset, float(offset), rel_tol=1e-12)
 
 
 def test_celsius_and_fahrenheit_fixed_points() -> None:

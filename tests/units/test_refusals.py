@@ -38,6 +38,10 @@ REFUSED: list[tuple[str, type[UnitError], str]] = [
     ("__class__", UnknownUnitError, "'__class__'"),
     ("exec", UnknownUnitError, "'exec'"),
     ("Unit", UnknownUnitError, "'Unit'"),
+    ("hbar", UnknownUnitError, "'hbar'"),  # bar takes no hecto (pint: ħ)
+    ("Gb", UnknownUnitError, "'Gb'"),  # barn takes no giga (pint: gilbert)
+    ("__import__('os').system('id')", UnitSyntaxError, "'('"),
+    ("units.c", UnitSyntaxError, "'.'"),
     # declared ambiguities
     ("kt", AmbiguousUnitError, "'kt'"),
     ("ton", AmbiguousUnitError, "'ton'"),
@@ -87,6 +91,7 @@ REFUSED: list[tuple[str, type[UnitError], str]] = [
     ("m\u200bs", UnitSyntaxError, "U+200B"),  # zero-width space
     ("s⁻", UnitSyntaxError, "'⁻'"),
     ("-m", UnitSyntaxError, "'-'"),
+    ("m-s", UnitSyntaxError, "trailing text"),
     ("", UnitSyntaxError, "empty"),
     ("   ", UnitSyntaxError, "empty"),
     # limits

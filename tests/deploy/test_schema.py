@@ -1,0 +1,155 @@
+"""values.schema.json rejects typos and wrong types (helm template and lint both fail), and
+the chart's own `fail` checks catch what a schema cannot express."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.conftest import CHART, helm_template, run, tool
+
+SCHEMA = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+VALUES = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+
+# Kubernetes-native structures passed through verbatim: their fields are Kubernetes' to
+# define and kubernetes-validate --strict checks them in the rendered output.
+PASS_THROUGH = {
+    "modelRepository.manifests[].manifest",  # model.yaml: the server validates it
+    "api.extraEnv[]",
+    "api.extraEnvFrom[]",
+    "api.extraVolumes[]",
+    "api.extraVolumeMounts[]",
+    "api.affinity",
+    "api.topologySpreadConstraints[]",
+    "api.networkPolicy.allowedSources[]",
+    "api.networkPolicy.extraEgress[]",
+}
+
+TYPOS = {
+    "unknown top-level key": ("replicaCount: 3", "additional properties 'replicaCount'"),
+    "unknown component key": ("api: {autoscalling: {enabled: true}}", "'autoscalling'"),
+    "unknown deep key": ("api: {probes: {readiness: {periodSecond: 5}}}", "'periodSecond'"),
+    "unknown image key": ("image: {tags: latest}", "'tags'"),
+    "string for integer": ("api: {replicaCount: '3'}", "/api/replicaCount"),
+    "string for boolean": ("api: {auth: {enabled: 'yes'}}", "/api/auth/enabled"),
+    "unknown enum value": ("modelRepository: {type: s3}", "/modelRepository/type"),
+    "root UID": ("security: {runAsUser: 0}", "/security/runAsUser"),
+    "unquoted model version": (
+        "modelRepository: {manifests: [{name: m, version: 1, manifest: {}}]}",
+        "/modelRepository/manifests/0/version",
+    ),
+    "bad digest": ("image: {digest: latest}", "/image/digest"),
+    "toleration typo": ("api: {tolerations: [{key: a, efect: NoSchedule}]}", "'efect'"),
+    "HPA policy typo": (
+        "api: {autoscaling: {behavior: {scaleUp: {policies: [{type: Pod, value: 1, periodSeconds: 5}]}}}}",
+        "/api/autoscaling/behavior/scaleUp/policies/0/type",
+    ),
+}
+
+FAILS = {
+    "grace period too short": (
+        "api: {terminationGracePeriodSeconds: 30}",
+        "must exceed api.preStopSleepSeconds + api.config.gracefulTimeout (30)",
+    ),
+    "auth without keys": ("api: {auth: {enabled: true}}", "api.auth.enabled needs"),
+    "metrics auth without auth": ("api: {auth: {metrics: true}}", "api.auth.metrics needs"),
+    "existing claim unnamed": ("modelRepository: {type: existingClaim}", "existingClaim must name"),
+    "manifests on a claim": (
+        "modelRepository: {type: pvc, manifests: [{name: m, version: '1', manifest: {}}]}",
+        "works only with modelRepository.type=image",
+    ),
+    "duplicate manifest": (
+        "modelRepository: {manifests: [{name: m, version: '1', manifest: {}},"
+        " {name: m, version: '1', manifest: {}}]}",
+        "lists m version 1 twice",
+    ),
+    "min above max": (
+        "api: {autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 2}}",
+        "must not exceed",
+    ),
+    "HPA without metrics": (
+        "api: {autoscaling: {enabled: true, targetCPUUtilizationPercentage: null}}",
+        "at least one metric",
+    ),
+}
+
+
+def values_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "values.yaml"
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(TYPOS))
+def test_schema_rejects(case: str, tmp_path: Path) -> None:
+    text, message = TYPOS[case]
+    result = helm_template([values_file(tmp_path, text)])
+    assert result.returncode != 0, f"{case} rendered:\n{result.stdout[:400]}"
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert message in result.stderr, result.stderr
+
+
+def test_lint_enforces_the_schema_too(tmp_path: Path) -> None:
+    result = run(
+        [tool("bin/helm"), "lint", "--strict", CHART, "-f", values_file(tmp_path, "api: {replica: 2}")]
+    )
+    assert result.returncode != 0
+    assert "'replica'" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("case", sorted(FAILS))
+def test_validate_values_fails(case: str, tmp_path: Path) -> None:
+    text, message = FAILS[case]
+    result = helm_template([values_file(tmp_path, text)])
+    assert result.returncode != 0, f"{case} rendered"
+    assert "VALUES VALIDATION" in result.stderr
+    assert message in result.stderr, result.stderr
+
+
+def schema_nodes(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, schema) for every object schema, `[]` marking array items."""
+    yield path, node
+    for key, sub in node.get("properties", {}).items():
+        yield from schema_nodes(sub, f"{path}.{key}" if path else key)
+    if isinstance(node.get("items"), dict):
+        yield from schema_nodes(node["items"], f"{path}[]")
+
+
+def test_every_object_is_closed_or_a_declared_pass_through() -> None:
+    assert SCHEMA["additionalProperties"] is False
+    open_objects = set()
+    for path, node in schema_nodes(SCHEMA):
+        if node.get("type") != "object":
+            continue
+        if "properties" in node:
+            assert node.get("additionalProperties") is False, path
+        elif "additionalProperties" not in node:
+            open_objects.add(path)
+    assert open_objects == PASS_THROUGH
+
+
+def test_schema_properties_mirror_values_yaml() -> None:
+    def keys(values: dict[str, Any], schema: dict[str, Any], path: str) -> None:
+        props = schema.get("properties")
+        if props is None or "description" in schema:
+            return
+        assert set(props) == set(values), f"{path or 'top'}: schema and values.yaml differ"
+        for key, sub in props.items():
+            if isinstance(values[key], dict):
+                keys(values[key], sub, f"{path}.{key}" if path else key)
+
+    keys(VALUES, SCHEMA, "")
+
+
+def test_schema_defaults_are_the_values_defaults() -> None:
+    for path, node in schema_nodes(SCHEMA):
+        if "default" in node and "[]" not in path:
+            value: Any = VALUES
+            for part in path.split("."):
+                value = value[part]
+            assert node["default"] == value, path

@@ -1,0 +1,175 @@
+"""Limits, auth, request ids and logs: the operations layer around every door."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.models import ModelRepository
+from service.rest.app import create_app
+from service.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+BODY = {
+    "inputs": {
+        "speed": {"value": 20, "unit": "m/s"},
+        "angle": {"value": 45, "unit": "deg"},
+        "g": {"value": 9.80665, "unit": "m/s^2"},
+    }
+}
+
+
+async def client_for(settings: Settings, repo: ModelRepository) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, repository=repo)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+@pytest.fixture
+async def limited(default_repository: ModelRepository) -> AsyncIterator[httpx.AsyncClient]:
+    async for c in client_for(Settings(max_body_bytes=2048, max_rows=10), default_repository):
+        yield c
+
+
+@pytest.fixture
+async def secured(tmp_path: Path, default_repository: ModelRepository) -> AsyncIterator[httpx.AsyncClient]:
+    keys = tmp_path / "api-keys"
+    keys.write_text("# rotated 2026-11\nfile-key-1\n\nfile-key-2\n")
+    settings = Settings(auth_enabled=True, api_keys="env-key", api_keys_file=keys)
+    async for c in client_for(settings, default_repository):
+        yield c
+
+
+async def test_oversized_body_is_refused_by_content_length(limited: httpx.AsyncClient):
+    big = json.dumps({**BODY, "pad": "x" * 5000})
+    r = await limited.post("/predict", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    p = r.json()
+    assert p["type"] == "/problems/body-too-large"
+    assert p["limit"] == 2048
+    assert "2048" in p["detail"]
+    assert str(len(big)) in p["detail"]
+
+
+async def test_oversized_chunked_body_is_refused_while_streaming(limited: httpx.AsyncClient):
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(100):
+            sent += 1
+            yield b" " * 1024
+
+    r = await limited.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert sent < 10  # stopped reading soon after the limit, not at the end
+
+
+async def test_oversized_body_on_v2_speaks_the_protocol(limited: httpx.AsyncClient):
+    r = await limited.post("/v2/models/projectile/infer", content=b"[" * 5000,
+                           headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert set(r.json()) == {"error"}
+
+
+async def test_row_limit(limited: httpx.AsyncClient):
+    body = {"inputs": {**BODY["inputs"], "speed": {"value": list(range(1, 12)), "unit": "m/s"}}}
+    r = await limited.post("/predict", json=body)
+    assert r.status_code == 422
+    assert r.json()["type"] == "/problems/limit-exceeded"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"authorization": "Bearer env-key"}, {"authorization": "bearer file-key-2"},
+     {"x-api-key": "file-key-1"}],
+)
+async def test_auth_accepts_configured_keys(secured: httpx.AsyncClient, headers: dict[str, str]):
+    assert (await secured.post("/predict", json=BODY, headers=headers)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"authorization": "Bearer wrong"}, {"authorization": "Basic env-key"},
+     {"x-api-key": ""}, {"authorization": "Bearer # rotated 2026-11"}, {"x-api-key": "env-key "}],
+)
+async def test_auth_refuses_with_401_and_www_authenticate(secured: httpx.AsyncClient, headers):
+    for method, path in (("POST", "/predict"), ("POST", "/v2/models/projectile/infer"),
+                         ("GET", "/v1/models")):
+        r = await secured.request(method, path, json=BODY, headers=headers)
+        assert r.status_code == 401, (path, r.text)
+        assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_health_and_metrics_are_exempt(secured: httpx.AsyncClient):
+    for path in ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/metrics"):
+        assert (await secured.get(path)).status_code == 200, path
+
+
+async def test_metrics_can_require_the_key(default_repository: ModelRepository):
+    settings = Settings(auth_enabled=True, api_keys="k", metrics_auth=True)
+    async for c in client_for(settings, default_repository):
+        assert (await c.get("/metrics")).status_code == 401
+        assert (await c.get("/metrics", headers={"x-api-key": "k"})).status_code == 200
+
+
+def test_auth_without_keys_refuses_to_start(default_repository: ModelRepository):
+    with pytest.raises(ValueError, match="API_KEYS"):
+        create_app(Settings(auth_enabled=True), repository=default_repository)
+
+
+async def test_request_id_is_returned_and_made_when_missing(aclient: httpx.AsyncClient):
+    r = await aclient.get("/healthz", headers={"x-request-id": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    made = (await aclient.get("/healthz")).headers["x-request-id"]
+    assert len(made) == 32
+    forged = (await aclient.get("/healthz", headers={"x-request-id": "a\tb"})).headers["x-request-id"]
+    assert forged != "a\tb"
+
+
+async def test_access_log_is_json_without_payload_values(aclient: httpx.AsyncClient,
+                                                         caplog: pytest.LogCaptureFixture):
+    from service.logs import JsonFormatter
+
+    secret = 123.456789
+    body: dict[str, Any] = {"inputs": {**BODY["inputs"], "speed": {"value": secret, "unit": "m/s"}}}
+    with caplog.at_level(logging.INFO, logger="service.access"):
+        r = await aclient.post("/predict", json=body, headers={"x-request-id": "log-test"})
+    assert r.status_code == 200
+    records = [rec for rec in caplog.records if rec.name == "service.access"]
+    line = json.loads(JsonFormatter().format(records[-1]))
+    assert line["request_id"] == "log-test"
+    assert line["status"] == 200
+    assert line["path"] == "/predict"
+    assert line["model"] == "projectile"
+    assert line["latency_ms"] > 0
+    assert str(secret) not in json.dumps(line)
+
+
+async def test_metrics_endpoint_in_process(aclient: httpx.AsyncClient):
+    await aclient.post("/predict", json=BODY)
+    text = (await aclient.get("/metrics")).text
+    assert "dimtensor_predictions_total" in text
+    assert "http_requests_total" in text
+
+
+async def test_slow_request_gets_a_504_problem(default_repository: ModelRepository):
+    rows = 50_000
+    body = {"model": "pendulum", "inputs": {
+        "length": {"value": [1.0] * rows, "unit": "m"},
+        "amplitude": {"value": 0.5, "unit": "rad"},
+        "g": {"value": 9.8, "unit": "m/s^2"}}}
+    settings = Settings(request_timeout=0.001, inline_rows=0)
+    async for c in client_for(settings, default_repository):
+        r = await c.post("/predict", json=body)
+        assert r.status_code == 504
+        assert r.json()["type"] == "/problems/request-timeout"
+        assert (await c.get("/healthz")).status_code == 200  # the server carries on
