@@ -28,6 +28,7 @@ __all__ = [
     "MLPParams",
     "PiGroupMLPParams",
     "ProjectileParams",
+    "TorchScriptParams",
     "architecture_names",
     "resolve_architecture",
 ]
@@ -217,6 +218,27 @@ class PiGroupMLPParams(_Hidden):
                     f"has dimension {outputs[j]}"
                 )
         return problems
+
+
+@_register("torchscript")
+class TorchScriptParams(ArchitectureParams):
+    """An opaque module from a TorchScript file (trusted repositories only).
+
+    Declared explicitly so that a manifest naming a code-defined architecture can never have its
+    module silently replaced by code from a file; the widths still let the loader check it.
+    """
+
+    in_features: int = Field(ge=1, le=65536)
+    out_features: int = Field(ge=1, le=65536)
+
+    def widths(self) -> tuple[int, int]:
+        return self.in_features, self.out_features
+
+    def build(self) -> nn.Module:
+        raise ManifestError(
+            "architecture 'torchscript' has no code-defined module; "
+            "expected weights with format 'torchscript'"
+        )
 
 
 @_register("projectile")

@@ -7,7 +7,7 @@ is built once and is read-only afterwards, so requests need no locking.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -38,7 +38,7 @@ class ModelStatus:
     version: str
     state: Literal["ready", "failed"]
     reason: str | None = None
-    manifest: ModelManifest | None = None
+    manifest: ModelManifest | None = field(default=None, compare=False)
 
 
 class ModelRepository:

@@ -17,7 +17,11 @@ import torch
 from torch import nn
 
 from service.errors import ManifestError, ShapeError, UnitError
-from service.models.architectures import ArchitectureParams, resolve_architecture
+from service.models.architectures import (
+    ArchitectureParams,
+    TorchScriptParams,
+    resolve_architecture,
+)
 from service.models.manifest import MANIFEST_FILENAME, ModelManifest, TensorSpec, load_manifest
 from service.models.weights import (
     check_sha256,
@@ -153,11 +157,6 @@ def _build_module(
                 "received none"
             )
         return params.build()
-    if spec.format != "torchscript" and not params.has_weights:
-        raise ManifestError(
-            f"architecture {arch!r} is analytic and takes no weights; "
-            f"remove the 'weights' entry (received {spec.file!r})"
-        )
     if spec.format == "torchscript" and not trusted:
         raise ManifestError(
             f"weights file {spec.file!r} is TorchScript, which carries code that would run inside "
@@ -165,10 +164,23 @@ def _build_module(
             "'safetensors' or 'state_dict' weights for a code-defined architecture",
             format=spec.format,
         )
+    opaque = isinstance(params, TorchScriptParams)
+    if opaque != (spec.format == "torchscript"):
+        raise ManifestError(
+            "weights format 'torchscript' and architecture 'torchscript' go together; "
+            f"received weights format {spec.format!r} with architecture {arch!r}",
+            format=spec.format,
+            architecture=arch,
+        )
+    if not params.has_weights:
+        raise ManifestError(
+            f"architecture {arch!r} is analytic and takes no weights; "
+            f"remove the 'weights' entry (received {spec.file!r})"
+        )
     path = resolve_weights_path(folder, spec)
     if spec.sha256 is not None:
         check_sha256(path, spec.sha256)
-    if spec.format == "torchscript":
+    if opaque:
         return load_torchscript(path)
     module = params.build()
     load_state_dict_into(module, read_state_dict(path, spec.format), arch)

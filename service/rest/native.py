@@ -16,35 +16,29 @@ from fastapi.responses import JSONResponse
 from service.dataplane import DataPlane, PredictRequest, PredictResult, QuantityIn
 from service.errors import ModelNotFoundError, ModelNotReadyError
 from service.models import ModelStatus
+from service.rest.problems import problem_responses
 from service.rest.schemas import (
     ModelInfo,
     ModelList,
     ModelVersionInfo,
     PredictRequestBody,
     PredictResponseBody,
-    Problem,
     TensorInfo,
 )
 from service.units import dimension_exponents, dimension_text, parse_unit
 
 __all__ = ["register_native_endpoints"]
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "Malformed JSON."},
-    404: {"model": Problem, "description": "Unknown model or version."},
-    422: {"model": Problem, "description": "Bad unit, dimension, shape or value."},
-    503: {"model": Problem, "description": "Model not ready."},
-}
 
 
 def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows: int) -> None:
     """Mount ``/predict`` and ``/v1/models`` on `app`."""
-    router = APIRouter(tags=["native"])
+    router = APIRouter(tags=["native"], responses=problem_responses(401, 413, 504))
 
     @router.post(
         "/predict",
         response_model=PredictResponseBody,
-        responses=_PROBLEMS,
+        responses=problem_responses(400, 404, 422, 503),
         summary="Predict with unit-tagged inputs",
     )
     async def predict(body: PredictRequestBody, http: Request) -> JSONResponse:
@@ -83,7 +77,7 @@ def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows
     @router.get(
         "/v1/models/{name}",
         response_model=ModelInfo,
-        responses={404: _PROBLEMS[404]},
+        responses=problem_responses(404),
         summary="One model's versions and signature",
     )
     async def get_model(name: str) -> ModelInfo:

@@ -19,7 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import errors
 
-__all__ = ["PROBLEM_STATUS", "install_problem_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_STATUS",
+    "install_problem_handlers",
+    "problem_response",
+    "problem_responses",
+    "status_for",
+]
 
 log = logging.getLogger("service.rest")
 
@@ -47,6 +53,32 @@ HTTP_KINDS: dict[str, tuple[str, str]] = {
     "http-error": ("HTTP error", "The request could not be served."),
     "internal-error": ("Internal error", "An unexpected failure; the request id names it."),
 }
+
+
+_RESPONSE_TEXT = {
+    400: "Malformed JSON body.",
+    401: "API key missing or wrong (when auth is on).",
+    404: "Unknown model or version.",
+    413: "Body over MAX_BODY_BYTES.",
+    422: "Refused unit, dimension, shape, value or body.",
+    503: "Model not ready.",
+    504: "Request over REQUEST_TIMEOUT.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` documenting problem+json bodies for these statuses."""
+    from service.rest.schemas import Problem
+
+    schema = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    return {
+        status: {
+            "model": Problem,
+            "description": _RESPONSE_TEXT.get(status, "Problem details."),
+            "content": {PROBLEM_MEDIA_TYPE: schema},
+        }
+        for status in statuses
+    }
 
 
 def status_for(exc: errors.ServiceError) -> int:

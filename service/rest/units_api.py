@@ -9,7 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Query
 
 from service.dataplane import DataPlane
-from service.rest.schemas import ConvertRequest, ConvertResponse, Problem, UnitInfo
+from service.rest.problems import problem_responses
+from service.rest.schemas import ConvertRequest, ConvertResponse, UnitInfo
 from service.units import dimension_exponents, dimension_text
 
 __all__ = ["register_units_endpoints"]
@@ -17,10 +18,11 @@ __all__ = ["register_units_endpoints"]
 
 def register_units_endpoints(app: FastAPI, dataplane: DataPlane) -> None:
     """Mount ``/v1/units/...`` on `app`."""
-    router = APIRouter(prefix="/v1/units", tags=["units"])
-    problems = {422: {"model": Problem, "description": "Refused unit expression or value."}}
+    router = APIRouter(
+        prefix="/v1/units", tags=["units"], responses=problem_responses(400, 401, 413, 422, 504)
+    )
 
-    @router.get("/parse", response_model=UnitInfo, responses=problems, summary="Parse a unit")
+    @router.get("/parse", response_model=UnitInfo, summary="Parse a unit")
     async def parse(
         expr: str = Query(..., description="Unit expression.", examples=["kg*m^2/s^2"]),
     ) -> UnitInfo:
@@ -36,7 +38,7 @@ def register_units_endpoints(app: FastAPI, dataplane: DataPlane) -> None:
         )
 
     @router.post(
-        "/convert", response_model=ConvertResponse, responses=problems, summary="Convert values"
+        "/convert", response_model=ConvertResponse, summary="Convert values"
     )
     async def convert(body: ConvertRequest) -> ConvertResponse:
         """Convert a number or nested list between units of the same dimension.

@@ -59,9 +59,15 @@ INTEGER_LIMITS = {
     "UINT64": (0, 2**64 - 1),
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": V2Error},
-    404: {"model": V2Error},
-    503: {"model": V2Error},
+    status: {"model": V2Error, "description": text}
+    for status, text in (
+        (400, "Bad input: tensor, unit, dimension or body."),
+        (401, "API key missing or wrong (when auth is on)."),
+        (404, "Unknown model or version."),
+        (413, "Body over MAX_BODY_BYTES."),
+        (503, "Not ready."),
+        (504, "Request over REQUEST_TIMEOUT."),
+    )
 }
 
 
@@ -103,7 +109,9 @@ def register_v2_endpoints(
     app: FastAPI, dataplane: DataPlane, state: ServerState, *, missing_unit: str, inline_rows: int
 ) -> None:
     """Mount ``/v2/...`` on `app`. `missing_unit` is "refuse" or "model"."""
-    router = APIRouter(prefix="/v2", tags=["open inference protocol"], route_class=V2Route)
+    router = APIRouter(
+        prefix="/v2", tags=["open inference protocol"], route_class=V2Route, responses=_ERRORS
+    )
     repo = dataplane.repository
 
     @router.get("", response_model=ServerMetadataResponse, summary="Server metadata")
@@ -116,23 +124,22 @@ def register_v2_endpoints(
         """``{"live": true}`` while the process serves."""
         return LiveResponse(live=True)
 
-    @router.get("/health/ready", response_model=ReadyResponse, responses=_ERRORS, summary="Server ready")
+    @router.get("/health/ready", response_model=ReadyResponse, summary="Server ready")
     async def ready() -> JSONResponse:
         """``{"ready": bool}``; 503 while not ready or draining."""
         ok = repo.ready() and not state.draining
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
-    @router.get("/models/{model_name}", response_model=ModelMetadataResponse, responses=_ERRORS)
-    @router.get("/models/{model_name}/versions/{model_version}", response_model=ModelMetadataResponse,
-                responses=_ERRORS)
+    @router.get("/models/{model_name}", response_model=ModelMetadataResponse)
+    @router.get("/models/{model_name}/versions/{model_version}", response_model=ModelMetadataResponse)
     async def model_metadata(model_name: str, model_version: str | None = None) -> ModelMetadataResponse:
         """Name, versions, platform and each tensor with ``parameters.unit``."""
         model = repo.get(model_name, model_version)
         return _metadata(model, repo.versions(model_name))
 
-    @router.get("/models/{model_name}/ready", response_model=ModelReadyResponse, responses=_ERRORS)
+    @router.get("/models/{model_name}/ready", response_model=ModelReadyResponse)
     @router.get("/models/{model_name}/versions/{model_version}/ready",
-                response_model=ModelReadyResponse, responses=_ERRORS)
+                response_model=ModelReadyResponse)
     async def model_ready(model_name: str, model_version: str | None = None) -> JSONResponse:
         """``{"name", "ready"}``: 200 when ready, 503 when known but not ready."""
         try:
@@ -141,10 +148,9 @@ def register_v2_endpoints(
             return JSONResponse({"name": model_name, "ready": False}, status_code=503)
         return JSONResponse({"name": model_name, "ready": True})
 
-    @router.post("/models/{model_name}/infer", response_model=InferenceResponse,
-                 responses=_ERRORS, openapi_extra=_INFER_BODY)
+    @router.post("/models/{model_name}/infer", response_model=InferenceResponse, openapi_extra=_INFER_BODY)
     @router.post("/models/{model_name}/versions/{model_version}/infer",
-                 response_model=InferenceResponse, responses=_ERRORS, openapi_extra=_INFER_BODY)
+                 response_model=InferenceResponse, openapi_extra=_INFER_BODY)
     async def infer(model_name: str, http: Request, model_version: str | None = None) -> Response:
         """Run inference; units from ``inputs[i].parameters.unit``, wanted output units
         from ``outputs[j].parameters.unit``; the response echoes ``id``. JSON tensors or
@@ -160,6 +166,25 @@ def register_v2_endpoints(
         return _encode(result, body, doc)
 
     app.include_router(router)
+    _document_request_schema(app)
+
+
+def _document_request_schema(app: FastAPI) -> None:
+    """Put InferenceRequest in the OpenAPI components: infer reads its body by hand
+    (JSON or binary), so FastAPI would not list the schema its requestBody refers to."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        if "InferenceRequest" not in components:
+            doc = InferenceRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in doc.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components["InferenceRequest"] = doc
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 _INFER_BODY: dict[str, Any] = {

@@ -5,11 +5,24 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.deploy.conftest import CHART, DEPLOY, REPO, run
+from tests.deploy.conftest import (
+    CHART,
+    DEPLOY,
+    NAMESPACE,
+    RELEASE,
+    REPO,
+    SCENARIOS,
+    Render,
+    run,
+    scenario_values,
+    tool,
+)
 
 VALUES_TEXT = (CHART / "values.yaml").read_text(encoding="utf-8")
 VALUES = yaml.safe_load(VALUES_TEXT)
@@ -94,7 +107,21 @@ def test_deployment_guide_sections() -> None:
         assert topic in guide, topic
 
 
-def test_notes_show_a_curl_with_units() -> None:
-    notes = (CHART / "templates" / "NOTES.txt").read_text(encoding="utf-8")
-    assert "curl" in notes
-    assert '"unit": "km/h"' in notes
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_notes_render_with_a_curl_with_units(scenario: str, rendered: dict[str, Render]) -> None:
+    """NOTES.txt is not part of `helm template`: a client-only dry-run install renders it."""
+    cmd: list[str | Path] = [tool("bin/helm"), "install", RELEASE, CHART, "-n", NAMESPACE]
+    cmd += ["--dry-run=client"]
+    values = SCENARIOS[scenario]
+    if values is not None:
+        cmd += ["-f", values]
+    result = run(cmd, env={"KUBECONFIG": "/nonexistent"})
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("\nNOTES:\n", 1)[1]
+    service = rendered[scenario].one("Service")["metadata"]["name"]
+    assert f"http://{service}.{NAMESPACE}.svc.cluster.local:" in notes
+    assert "export API=" in notes
+    assert 'curl -s "$API/predict"' in notes
+    assert '"speed": {"value": 72, "unit": "km/h"}' in notes
+    auth = scenario_values(values).get("api", {}).get("auth", {}).get("enabled", False)
+    assert ("Authorization: Bearer $API_KEY" in notes) == auth

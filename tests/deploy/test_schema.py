@@ -4,6 +4,7 @@ the chart's own `fail` checks catch what a schema cannot express."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ TYPOS = {
     "bad digest": ("image: {digest: latest}", "/image/digest"),
     "toleration typo": ("api: {tolerations: [{key: a, efect: NoSchedule}]}", "'efect'"),
     "HPA policy typo": (
-        "api: {autoscaling: {behavior: {scaleUp: {policies: [{type: Pod, value: 1, periodSeconds: 5}]}}}}",
+        "api: {autoscaling: {behavior: {scaleUp: {policies: [{type: Pod, value: 1}]}}}}",
         "/api/autoscaling/behavior/scaleUp/policies/0/type",
     ),
 }
@@ -96,7 +97,14 @@ def test_schema_rejects(case: str, tmp_path: Path) -> None:
 
 def test_lint_enforces_the_schema_too(tmp_path: Path) -> None:
     result = run(
-        [tool("bin/helm"), "lint", "--strict", CHART, "-f", values_file(tmp_path, "api: {replica: 2}")]
+        [
+            tool("bin/helm"),
+            "lint",
+            "--strict",
+            CHART,
+            "-f",
+            values_file(tmp_path, "api: {replica: 2}"),
+        ]
     )
     assert result.returncode != 0
     assert "'replica'" in result.stdout + result.stderr
@@ -146,10 +154,16 @@ def test_schema_properties_mirror_values_yaml() -> None:
     keys(VALUES, SCHEMA, "")
 
 
-def test_schema_defaults_are_the_values_defaults() -> None:
+def test_schema_defaults_and_descriptions_are_the_values_yaml_ones() -> None:
+    text = (CHART / "values.yaml").read_text(encoding="utf-8")
+    params = dict(re.findall(r"^\s*## @param (\S+) (.+)$", text, re.MULTILINE))
+    described = 0
     for path, node in schema_nodes(SCHEMA):
         if "default" in node and "[]" not in path:
             value: Any = VALUES
             for part in path.split("."):
                 value = value[part]
             assert node["default"] == value, path
+            assert node["description"] == params[path].strip(), path
+            described += 1
+    assert described == len(params)

@@ -34,6 +34,14 @@ def mlp_manifest(name: str = "toy", version: str = "1") -> dict[str, Any]:
     }
 
 
+def torchscript_manifest(name: str = "ts", version: str = "1") -> dict[str, Any]:
+    """The toy signature served by an opaque TorchScript module (``model.pt``)."""
+    m = mlp_manifest(name, version)
+    m["architecture"] = {"name": "torchscript", "params": {"in_features": 3, "out_features": 2}}
+    m["weights"] = {"file": "model.pt", "format": "torchscript"}
+    return m
+
+
 def projectile_manifest(name: str = "proj", version: str = "1") -> dict[str, Any]:
     return {
         "name": name,

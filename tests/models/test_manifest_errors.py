@@ -14,7 +14,14 @@ from torch import nn
 
 from service.errors import ManifestError
 from service.models import load_manifest, load_model
-from tests.models.kit import WEIGHTS, mlp_manifest, projectile_manifest, state_dict_for, write_model
+from tests.models.kit import (
+    WEIGHTS,
+    mlp_manifest,
+    projectile_manifest,
+    state_dict_for,
+    torchscript_manifest,
+    write_model,
+)
 
 Case = Callable[[Path], Path]
 
@@ -146,13 +153,23 @@ class _FirstColumn(nn.Module):
 
 def forward_shape_mismatch(root: Path) -> Path:
     """Only an opaque (trusted TorchScript) module can disagree with the declared widths."""
-    m = mlp_manifest()
-    m["weights"] = {"file": "model.pt", "format": "torchscript"}
-    folder = write_model(root, m)
+    folder = write_model(root, torchscript_manifest())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.save(torch.jit.script(_FirstColumn()), str(folder / "model.pt"))
     return folder
+
+
+def torchscript_file_for_code_defined(root: Path) -> Path:
+    m = mlp_manifest()
+    m["weights"] = {"file": "model.pt", "format": "torchscript"}
+    return write_model(root, m)
+
+
+def torchscript_architecture_without_torchscript(root: Path) -> Path:
+    m = torchscript_manifest()
+    m["weights"] = {"file": WEIGHTS, "format": "safetensors"}
+    return write_model(root, m, tensors={"x": torch.zeros(1)})
 
 
 def traversal_dotdot(root: Path) -> Path:
@@ -246,6 +263,8 @@ CASES: list[tuple[Case, bool, list[str]]] = [
     (sha_malformed, False, ["sha256 must be 64 hexadecimal characters"]),
     (not_safetensors, False, ["could not be read as safetensors"]),
     (torchscript_untrusted, False, ["TorchScript", "not marked trusted"]),
+    (torchscript_file_for_code_defined, True, ["go together", "architecture 'mlp'"]),
+    (torchscript_architecture_without_torchscript, True, ["go together", "'safetensors'"]),
     (forward_shape_mismatch, True, ["forward pass returned shape [2, 1]", "need [2, 2]"]),
     (traversal_dotdot, False, ["weights.file", "no '..'"]),
     (traversal_absolute, False, ["weights.file", "relative"]),

@@ -8,7 +8,13 @@ import pytest
 
 from service.errors import ManifestError, ModelNotFoundError, ModelNotReadyError
 from service.models import ModelRepository, default_repository_path, version_sort_key
-from tests.models.kit import mlp_manifest, projectile_manifest, state_dict_for, write_model
+from tests.models.kit import (
+    mlp_manifest,
+    projectile_manifest,
+    state_dict_for,
+    torchscript_manifest,
+    write_model,
+)
 
 
 def _broken(root: Path, name: str = "broken", version: str = "1") -> None:
@@ -115,9 +121,7 @@ def test_missing_root_is_an_error(tmp_path: Path) -> None:
 
 
 def test_trusted_flag_reaches_the_loader(tmp_path: Path) -> None:
-    m = mlp_manifest("ts")
-    m["weights"] = {"file": "model.pt", "format": "torchscript"}
-    (write_model(tmp_path, m) / "model.pt").write_bytes(b"not torchscript")
+    (write_model(tmp_path, torchscript_manifest("ts")) / "model.pt").write_bytes(b"not torchscript")
     untrusted = ModelRepository.load(tmp_path).status("ts", "1").reason or ""
     trusted = ModelRepository.load(tmp_path, trusted=True).status("ts", "1").reason or ""
     assert "not marked trusted" in untrusted
@@ -133,3 +137,29 @@ def test_default_repository_ships_both_models() -> None:
         ("pendulum", "1", "ready"),
         ("projectile", "1", "ready"),
     ]
+
+
+def test_an_unexpected_exception_is_contained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_model(tmp_path, projectile_manifest("a"))
+    write_model(tmp_path, projectile_manifest("b"))
+    from service.models import repository, runtime
+
+    def flaky(folder: Path, **kwargs: object) -> runtime.LoadedModel:
+        if folder.parent.name == "a":
+            raise RuntimeError("disk on fire")
+        return runtime.load_model(folder, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repository, "load_model", flaky)
+    repo = ModelRepository.load(tmp_path)
+    assert repo.status("a", "1").reason == "unexpected RuntimeError while loading: disk on fire"
+    assert repo.get("b").name == "b"
+
+
+def test_statuses_are_hashable_values(tmp_path: Path) -> None:
+    write_model(tmp_path, projectile_manifest("a"))
+    first = ModelRepository.load(tmp_path).statuses()
+    second = ModelRepository.load(tmp_path).statuses()
+    assert first == second
+    assert len({*first, *second}) == 1

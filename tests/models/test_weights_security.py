@@ -13,7 +13,7 @@ import torch
 
 from service.errors import ManifestError
 from service.models import load_model
-from tests.models.kit import mlp_manifest, state_dict_for, write_model
+from tests.models.kit import mlp_manifest, state_dict_for, torchscript_manifest, write_model
 
 
 class _Payload:
@@ -90,9 +90,7 @@ class _Doubler(torch.nn.Module):
 
 
 def test_trusted_torchscript_loads_and_predicts(tmp_path: Path) -> None:
-    m = mlp_manifest()
-    m["weights"] = {"file": "model.pt", "format": "torchscript"}
-    folder = write_model(tmp_path, m)
+    folder = write_model(tmp_path, torchscript_manifest())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         scripted = torch.jit.script(_Doubler())
