@@ -32,7 +32,9 @@ def write_pendulum(out: Path, steps: int, lbfgs_steps: int, seed: int) -> TrainR
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     weights = folder / WEIGHTS_FILE
-    save_file(tensors, str(weights), metadata={"model": "pendulum", "version": "1"})
+    # One metadata key only: safetensors writes a multi-key metadata map in random order,
+    # which would make the file (and its sha256) differ between identical runs.
+    save_file(tensors, str(weights), metadata={"source": "training.default_models pendulum/1"})
     weights.chmod(0o644)  # safetensors writes 0600; a server may run as another user
     sha = hashlib.sha256(weights.read_bytes()).hexdigest()
     text = yaml.safe_dump(

@@ -131,7 +131,11 @@ def test_auth_scenarios_mount_the_key(rendered: dict[str, Render]) -> None:
         auth = next(v for v in deployment["volumes"] if v["name"] == "auth")
         assert next(v for v in pod["spec"]["volumes"] if v["name"] == "auth") == auth
         env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
-        mount = pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"]
+        mount = next(
+            m["mountPath"]
+            for m in pod["spec"]["containers"][0]["volumeMounts"]
+            if m["name"] == "auth"
+        )
         assert env["API_KEYS_FILE"] == f"{mount}/api-keys"
 
 

@@ -46,3 +46,9 @@ def test_install_tools_is_quick_when_done() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "up to date" in result.stdout
     assert time.monotonic() - started < 5
+
+
+def test_helm_package(tmp_path: Path) -> None:
+    result = run([tool("bin/helm"), "package", CHART, "-d", tmp_path])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "dimtensor-0.1.0.tgz").is_file()

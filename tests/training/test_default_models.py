@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from service.models import ModelRepository
+from training.default_models import write_pendulum
 from training.pendulum import AMPLITUDE_MAX, TOLERANCE, exact_period, train_pendulum
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,16 @@ def test_script_fails_when_the_tolerance_is_not_met(tmp_path: Path) -> None:
     result = _run(tmp_path, "--steps", "1", "--lbfgs-steps", "1")
     assert result.returncode == 1, result.stdout + result.stderr
     assert (tmp_path / "pendulum" / "1" / "model.yaml").is_file()  # written, for inspection
+
+
+def test_written_files_are_byte_identical_between_runs(tmp_path: Path) -> None:
+    """Same seed, same machine: same bytes, so the committed sha256 is reproducible."""
+    write_pendulum(tmp_path / "a", steps=20, lbfgs_steps=5, seed=1)
+    write_pendulum(tmp_path / "b", steps=20, lbfgs_steps=5, seed=1)
+    for name in ["weights.safetensors", "model.yaml"]:
+        a = (tmp_path / "a" / "pendulum" / "1" / name).read_bytes()
+        b = (tmp_path / "b" / "pendulum" / "1" / name).read_bytes()
+        assert a == b, name
 
 
 def test_training_is_deterministic_for_a_seed() -> None:

@@ -371,6 +371,21 @@ TABLE: list[Row] = [
     Row("rad/s", FREQ, 1),
     Row("deg/s", FREQ, DEG),
     Row("lm/W", d(luminosity=1, mass=-1, length=-2, time=3), 1),
+    # --- physics and legacy units ---
+    Row("c", VEL, C),
+    Row("MeV/c^2", MASS, 10**6 * EV / C**2),
+    Row("GeV/c", d(mass=1, length=1, time=-1), 10**9 * EV / C),
+    Row("lbs", MASS, LB),
+    Row("hrs", TIME, HOUR),
+    Row("fermi", LEN, Fraction(1, 10**15)),
+    Row("P", d(mass=1, length=-1, time=-1), Fraction(1, 10)),
+    Row("cP", d(mass=1, length=-1, time=-1), Fraction(1, 1000)),
+    Row("St", d(length=2, time=-1), Fraction(1, 10**4)),
+    Row("cSt", d(length=2, time=-1), Fraction(1, 10**6)),
+    Row("Ci", FREQ, 37 * 10**9),
+    Row("mCi", FREQ, 37 * 10**6),
+    Row("rem", DOSE, Fraction(1, 100)),
+    Row("mrem", DOSE, Fraction(1, 10**5)),
 ]
 
 # Absolute temperatures: (expression, SI value of one degree, offset in K)

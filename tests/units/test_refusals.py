@@ -27,7 +27,8 @@ REFUSED: list[tuple[str, type[UnitError], str]] = [
     ("meterz", UnknownUnitError, "'meterz'"),
     ("KM", UnknownUnitError, "'KM'"),
     ("hz", UnknownUnitError, "'hz'"),
-    ("m/secs", UnknownUnitError, "'secs'"),
+    ("m/sekunde", UnknownUnitError, "'sekunde'"),
+    ("°K", UnknownUnitError, "did you mean 'K'"),
     ("kilofoot", UnknownUnitError, "'kilofoot'"),  # foot takes no prefixes
     ("kmin", UnknownUnitError, "'kmin'"),
     ("mkm", UnknownUnitError, "'mkm'"),  # no double prefixes
