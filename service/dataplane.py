@@ -27,13 +27,17 @@ from service.errors import (
     UnitError,
 )
 from service.models import LoadedModel, ModelRepository
-from service.tensors import as_float_array, check_finite, rows_of
+from service.tensors import FloatArray, as_float_array, check_finite, rows_of
 from service.units import ParsedUnit, conversion, dimension_text, parse_unit, same_dimension
 
 __all__ = [
     "DataPlane",
     "PredictObserver",
-    "PredictRequest", "PredictResult", "QuantityIn", "QuantityOut"]
+    "PredictRequest",
+    "PredictResult",
+    "QuantityIn",
+    "QuantityOut",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +52,7 @@ class QuantityIn:
 class QuantityOut:
     """An output in the unit asked for; ``values`` keeps the row axis only if batched."""
 
-    values: np.ndarray
+    values: FloatArray
     unit: ParsedUnit
 
 
@@ -142,7 +146,9 @@ class DataPlane:
         except UnitError as exc:
             if name is None:
                 raise
-            raise type(exc)(f"{role} '{name}': {exc.message}", **exc.details, **{role: name}) from None
+            raise type(exc)(
+                f"{role} '{name}': {exc.message}", **exc.details, **{role: name}
+            ) from None
 
     # --- the path -----------------------------------------------------------------
     def predict(self, request: PredictRequest) -> PredictResult:
@@ -156,13 +162,15 @@ class DataPlane:
             version = model.manifest.version if model else None
             self.observer.failed(request.protocol, name, version, exc)
             raise
-        self.observer.succeeded(request.protocol, result.model, result.version, result.rows, seconds)
+        self.observer.succeeded(
+            request.protocol, result.model, result.version, result.rows, seconds
+        )
         return result
 
     def _predict(self, model: LoadedModel, request: PredictRequest) -> tuple[PredictResult, float]:
         manifest = model.manifest
         self._check_names(model, request)
-        arrays: list[np.ndarray] = []
+        arrays: list[FloatArray] = []
         batch_rows: dict[str, int] = {}
         for spec, unit in zip(manifest.inputs, model.input_units, strict=True):
             arr, rows = self._input_array(spec.name, spec.shape, unit, request.inputs[spec.name])
@@ -215,8 +223,12 @@ class DataPlane:
 
     def _input_array(
         self, name: str, shape: list[int], model_unit: ParsedUnit, quantity: QuantityIn
-    ) -> tuple[np.ndarray, int | None]:
-        unit = model_unit if quantity.unit is None else self.parse(quantity.unit, role="input", name=name)
+    ) -> tuple[FloatArray, int | None]:
+        unit = (
+            model_unit
+            if quantity.unit is None
+            else self.parse(quantity.unit, role="input", name=name)
+        )
         if not same_dimension(unit.dimension, model_unit.dimension):
             raise DimensionMismatchError(
                 f"input '{name}': expected a quantity of dimension "
@@ -259,7 +271,7 @@ class DataPlane:
         return rows
 
     def _output(
-        self, name: str, model_unit: ParsedUnit, values: np.ndarray, wanted: str | None
+        self, name: str, model_unit: ParsedUnit, values: FloatArray, wanted: str | None
     ) -> QuantityOut:
         unit = model_unit if wanted is None else self.parse(wanted, role="output", name=name)
         if not same_dimension(unit.dimension, model_unit.dimension):
@@ -287,7 +299,7 @@ class DataPlane:
         return QuantityOut(values, unit)
 
     # --- units without a model ------------------------------------------------------
-    def convert(self, value: Any, source: str, target: str) -> tuple[np.ndarray, ParsedUnit]:
+    def convert(self, value: Any, source: str, target: str) -> tuple[FloatArray, ParsedUnit]:
         """Convert a number or nested list between two units of one dimension."""
         src = self.parse(source, role="unit", name="from")
         dst = self.parse(target, role="unit", name="to")

@@ -41,8 +41,11 @@ logconfig_dict = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"level": _settings.log_level.upper(), "handlers": ["console"]},
     "loggers": {
-        "gunicorn.error": {"level": _settings.log_level.upper(), "handlers": ["console"],
-                           "propagate": False},
+        "gunicorn.error": {
+            "level": _settings.log_level.upper(),
+            "handlers": ["console"],
+            "propagate": False,
+        },
         "uvicorn.access": {"level": "WARNING", "propagate": False},
     },
 }
@@ -50,7 +53,9 @@ logconfig_dict = {
 
 def on_starting(server: Any) -> None:
     """Give the workers an empty Prometheus multiprocess directory, before they fork."""
-    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(tempfile.gettempdir()) / "prometheus")
+    path = Path(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(tempfile.gettempdir()) / "prometheus"
+    )
     if path.exists():
         for child in path.iterdir():  # stale files of an earlier run would add to the counts
             if child.is_dir():

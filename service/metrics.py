@@ -128,4 +128,4 @@ def multiprocess_dir() -> str | None:
 def mark_process_dead(pid: int) -> None:
     """Called by gunicorn when a worker exits: drops its live gauges."""
     if multiprocess_dir():
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -40,7 +40,9 @@ class Settings(BaseSettings):
         0, ge=0, description="Recycle a worker after this many requests (0: never)."
     )
     max_requests_jitter: int = Field(
-        0, ge=0, description="Random extra requests before recycling, so workers do not restart together."
+        0,
+        ge=0,
+        description="Random extra requests before recycling, so workers do not restart together.",
     )
 
     # --- models ---
@@ -58,7 +60,8 @@ class Settings(BaseSettings):
     )
 
     oip_missing_unit: Literal["refuse", "model"] = Field(
-        "refuse", description="OIP input without parameters.unit: refuse it, or read the model's unit."
+        "refuse",
+        description="OIP input without parameters.unit: refuse it, or read the model's unit.",
     )
 
     # --- limits ---
@@ -67,7 +70,9 @@ class Settings(BaseSettings):
     )
     max_rows: int = Field(100_000, ge=1, description="Most rows one request may carry.")
     inline_rows: int = Field(
-        512, ge=0, description="Batches up to this many rows run on the event loop, larger in a thread."
+        512,
+        ge=0,
+        description="Batches up to this many rows run on the event loop, larger in a thread.",
     )
 
     max_body_bytes: int = Field(
@@ -105,7 +110,9 @@ class Settings(BaseSettings):
                 raise ValueError(f"API_KEYS_FILE {self.api_keys_file}: {exc.strerror}") from None
             keys += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
         if self.auth_enabled and not keys:
-            raise ValueError("AUTH_ENABLED is true but neither API_KEYS nor API_KEYS_FILE gives a key")
+            raise ValueError(
+                "AUTH_ENABLED is true but neither API_KEYS nor API_KEYS_FILE gives a key"
+            )
         return keys
 
     @property

@@ -13,10 +13,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from service.errors import LimitExceededError, NonFiniteError, ShapeError
 
-__all__ = ["as_float_array", "check_finite", "rows_of"]
+__all__ = ["FloatArray", "as_float_array", "check_finite", "rows_of"]
+
+FloatArray = npt.NDArray[np.float64]
 
 _NUMERIC_KINDS = frozenset("iuf")
 
@@ -26,7 +29,7 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def as_float_array(value: Any, *, name: str, max_values: int) -> np.ndarray:
+def as_float_array(value: Any, *, name: str, max_values: int) -> FloatArray:
     """Turn a number or a nested list of numbers into a float64 array.
 
     Refuses strings, booleans, nulls, objects and ragged lists, which numpy would
@@ -53,7 +56,8 @@ def as_float_array(value: Any, *, name: str, max_values: int) -> np.ndarray:
     if arr.dtype.kind not in _NUMERIC_KINDS:
         raise ShapeError(
             f"input '{name}': expected numbers only, received values of type "
-            f"{_numpy_kind(arr)} (strings, booleans, nulls and integers beyond 64 bits are refused)",
+            f"{_numpy_kind(arr)} (strings, booleans, nulls and integers beyond 64 bits "
+            "are refused)",
             input=name,
             received=_numpy_kind(arr),
         )
@@ -67,13 +71,13 @@ def as_float_array(value: Any, *, name: str, max_values: int) -> np.ndarray:
     return np.asarray(arr, dtype=np.float64)
 
 
-def _numpy_kind(arr: np.ndarray) -> str:
+def _numpy_kind(arr: FloatArray) -> str:
     return {"b": "boolean", "U": "string", "S": "bytes", "O": "mixed/object"}.get(
         arr.dtype.kind, str(arr.dtype)
     )
 
 
-def check_finite(arr: np.ndarray, *, name: str, role: str = "input") -> None:
+def check_finite(arr: FloatArray, *, name: str, role: str = "input") -> None:
     """Refuse NaN and infinities, naming the first offending flat index."""
     finite = np.isfinite(arr)
     if not finite.all():
@@ -86,7 +90,7 @@ def check_finite(arr: np.ndarray, *, name: str, role: str = "input") -> None:
         )
 
 
-def rows_of(arr: np.ndarray, row_shape: Sequence[int], *, name: str) -> int | None:
+def rows_of(arr: FloatArray, row_shape: Sequence[int], *, name: str) -> int | None:
     """How many rows `arr` holds for a per-row shape: None for a single unbatched row.
 
     A value shaped exactly like one row is unbatched (it broadcasts against batches);

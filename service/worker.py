@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from types import FrameType
+from typing import Any, ClassVar
 
 from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
@@ -24,10 +25,10 @@ class _DrainingServer(Server):
         super().handle_exit(sig, frame)
 
 
-class Worker(UvicornWorker):
+class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn_worker ships no types
     """``worker_class = "service.worker.Worker"`` in the gunicorn config."""
 
-    CONFIG_KWARGS = {"loop": "auto", "http": "auto", "lifespan": "on"}
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {"loop": "auto", "http": "auto", "lifespan": "on"}
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

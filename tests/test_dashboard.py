@@ -38,7 +38,7 @@ def metric_names(expr: str) -> set[str]:
     names = set()
     for match in re.finditer(r"[A-Za-z_:][\w:]*", text):
         word = match.group()
-        after = text[match.end():].lstrip()
+        after = text[match.end() :].lstrip()
         if word in PROMQL_WORDS or after.startswith("("):
             continue
         names.add(word)
@@ -55,8 +55,14 @@ def base(name: str) -> str:
 def test_dashboard_has_the_panels_operators_need():
     doc = json.loads(DASHBOARD.read_text())
     titles = " | ".join(p["title"].lower() for p in doc["panels"])
-    for needed in ("requests per second", "latency percentiles", "errors by kind",
-                   "rows per request", "inference latency by model", "replicas"):
+    for needed in (
+        "requests per second",
+        "latency percentiles",
+        "errors by kind",
+        "rows per request",
+        "inference latency by model",
+        "replicas",
+    ):
         assert needed in titles, needed
 
 
@@ -68,15 +74,22 @@ def test_every_queried_metric_is_declared():
 
 @pytest.mark.anyio
 async def test_every_queried_metric_is_really_exported(aclient: httpx.AsyncClient):
-    body: dict[str, Any] = {"inputs": {"speed": {"value": [1, 2], "unit": "m/s"},
-                                       "angle": {"value": 1, "unit": "rad"},
-                                       "g": {"value": 9.8, "unit": "m/s^2"}}}
+    body: dict[str, Any] = {
+        "inputs": {
+            "speed": {"value": [1, 2], "unit": "m/s"},
+            "angle": {"value": 1, "unit": "rad"},
+            "g": {"value": 9.8, "unit": "m/s^2"},
+        }
+    }
     await aclient.post("/predict", json=body)
     body["inputs"]["g"]["unit"] = "kg"
     await aclient.post("/predict", json=body)
     scraped = (await aclient.get("/metrics")).text
-    exported = {line.split("{")[0].split(" ")[0] for line in scraped.splitlines()
-                if line and not line.startswith("#")}
+    exported = {
+        line.split("{")[0].split(" ")[0]
+        for line in scraped.splitlines()
+        if line and not line.startswith("#")
+    }
     for expr in queries():
         for name in metric_names(expr):
             assert name in exported, (name, sorted(exported))
@@ -86,7 +99,7 @@ async def test_every_queried_metric_is_really_exported(aclient: httpx.AsyncClien
     ("expr", "names"),
     [
         ('sum by (le, model) (rate(a_bucket{x="y"}[5m]))', {"a_bucket"}),
-        ("count(count by (pod) (b{state=\"ready\"}))", {"b"}),
+        ('count(count by (pod) (b{state="ready"}))', {"b"}),
         ("max(c) / d", {"c", "d"}),
         ('label_values(e{ns=~"$ns"}, job)', {"e"}),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import subprocess
 import sys
@@ -24,8 +25,13 @@ def dataplane(default_repository: ModelRepository) -> DataPlane:
     return DataPlane(default_repository, default_model="projectile", max_rows=10_000)
 
 
-def projectile(speed: Any, angle: Any, g: Any = G0, units: tuple[str, str, str] = ("m/s", "rad", "m/s^2"),
-               outputs: dict[str, str | None] | None = None) -> PredictRequest:
+def projectile(
+    speed: Any,
+    angle: Any,
+    g: Any = G0,
+    units: tuple[str, str, str] = ("m/s", "rad", "m/s^2"),
+    outputs: dict[str, str | None] | None = None,
+) -> PredictRequest:
     return PredictRequest(
         inputs={
             "speed": QuantityIn(speed, units[0]),
@@ -53,9 +59,16 @@ def test_batch_and_broadcast(dataplane: DataPlane):
 
 
 def test_missing_unit_means_the_models_unit(dataplane: DataPlane):
-    request = PredictRequest(inputs={"speed": QuantityIn(20.0, None), "angle": QuantityIn(
-        math.pi / 4, None), "g": QuantityIn(G0, None)})
-    assert float(dataplane.predict(request).outputs["range"].values) == pytest.approx(400 / G0, rel=1e-6)
+    request = PredictRequest(
+        inputs={
+            "speed": QuantityIn(20.0, None),
+            "angle": QuantityIn(math.pi / 4, None),
+            "g": QuantityIn(G0, None),
+        }
+    )
+    assert float(dataplane.predict(request).outputs["range"].values) == pytest.approx(
+        400 / G0, rel=1e-6
+    )
 
 
 def test_typed_errors(dataplane: DataPlane):
@@ -75,8 +88,9 @@ def test_typed_errors(dataplane: DataPlane):
     speed=st.floats(0.1, 1e4),
     factor=st.sampled_from([("m/s", 1.0), ("km/h", 3.6), ("ft/s", 1 / 0.3048), ("mm/s", 1e3)]),
 )
-def test_batching_equals_one_row_at_a_time(dataplane: DataPlane, rows: int, speed: float,
-                                            factor: tuple[str, float]):
+def test_batching_equals_one_row_at_a_time(
+    dataplane: DataPlane, rows: int, speed: float, factor: tuple[str, float]
+):
     unit, k = factor
     angles = np.linspace(0.1, 1.4, rows)
     batch = dataplane.predict(projectile(speed * k, angles.tolist(), units=(unit, "rad", "m/s^2")))
@@ -97,10 +111,9 @@ def test_no_payload_builds_a_dimarray(dataplane: DataPlane, monkeypatch: pytest.
     monkeypatch.setattr(DimArray, "__init__", forbidden)
     monkeypatch.setattr(DimArray, "__array_ufunc__", forbidden)
     for value in (np.float64(2.0), [np.float64(3.0)], np.array([1.0, 2.0]), 5, [[1.0]]):
-        try:
+        # [[1.0]] is the wrong shape: refused before any arithmetic
+        with contextlib.suppress(ShapeError):
             dataplane.predict(projectile(value, 0.5, units=("km/h", "deg", "m/s^2")))
-        except ShapeError:
-            pass  # [[1.0]] is the wrong shape: refused before any arithmetic
     dataplane.convert(np.float64(3.0), "degC", "degF")
 
 
@@ -111,13 +124,19 @@ def test_numpy_scalar_inputs_do_not_crash_the_process(tmp_path):
         "import numpy as np\n"
         "from service.dataplane import DataPlane, PredictRequest, QuantityIn\n"
         "from service.models import ModelRepository, default_repository_path\n"
-        "dp = DataPlane(ModelRepository.load(default_repository_path()), default_model='projectile')\n"
+        "repo = ModelRepository.load(default_repository_path())\n"
+        "dp = DataPlane(repo, default_model='projectile')\n"
         "for v in (np.float64(2.0), np.array([2.0, 3.0]), np.float32(1.5)):\n"
         "    r = dp.predict(PredictRequest(inputs={'speed': QuantityIn(v, 'km/h'),\n"
         "        'angle': QuantityIn(np.float64(30.0), 'deg'), 'g': QuantityIn(9.8, 'm/s^2')}))\n"
         "print('ok')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"

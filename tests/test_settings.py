@@ -28,8 +28,10 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch):
     assert not s.default_model
 
 
-@pytest.mark.parametrize(("var", "value"), [("PORT", "0"), ("PORT", "http"),
-                                            ("WEB_CONCURRENCY", "0"), ("MAX_UNIT_LENGTH", "1")])
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("PORT", "0"), ("PORT", "http"), ("WEB_CONCURRENCY", "0"), ("MAX_UNIT_LENGTH", "1")],
+)
 def test_bad_values_are_refused_at_start(monkeypatch: pytest.MonkeyPatch, var: str, value: str):
     monkeypatch.setenv(var, value)
     with pytest.raises(ValidationError, match=var.lower()):

@@ -82,11 +82,18 @@ class LoadedModel:
                 received=len(inputs),
             )
         arrays = [np.asarray(a, dtype=np.float64) for a in inputs]
-        rows = arrays[0].shape[0] if arrays[0].ndim else -1
+        if arrays[0].ndim == 0:
+            raise ShapeError(
+                f"input {specs[0].name!r}: expected an array of shape "
+                f"{['rows', *specs[0].shape]}, received a scalar",
+                input=specs[0].name,
+                received=[],
+            )
+        rows = arrays[0].shape[0]
         columns = []
         for spec, size, array in zip(specs, self.input_sizes, arrays, strict=True):
             want = [rows, *spec.shape]
-            if list(array.shape) != want or rows < 0:
+            if list(array.shape) != want:
                 raise ShapeError(
                     f"input {spec.name!r}: expected shape {want} (rows, *per-row shape), "
                     f"received {list(array.shape)}",
@@ -103,7 +110,9 @@ class LoadedModel:
         outputs: list[FloatArray] = []
         start = 0
         for spec, size in zip(self.manifest.outputs, self.output_sizes, strict=True):
-            outputs.append(values[:, start : start + size].reshape(rows, *spec.shape))
+            # Contiguous copies: serializers (orjson's numpy support) refuse strided views.
+            column = values[:, start : start + size].reshape(rows, *spec.shape)
+            outputs.append(np.ascontiguousarray(column))
             start += size
         return outputs
 

@@ -14,9 +14,9 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.dataplane import DataPlane
-from service.models import ModelRepository, default_repository_path
 from service.logs import configure_logging
 from service.metrics import Metrics, instrument_http
+from service.models import ModelRepository, default_repository_path
 from service.rest.health import ServerState, register_health_endpoints
 from service.rest.middleware import (
     AuthMiddleware,
@@ -69,7 +69,9 @@ def create_app(
         repository = ModelRepository.load(root, trusted=settings.model_repository_trusted)
     for status in repository.statuses():
         if status.state != "ready":
-            log.warning("model %s/%s failed to load: %s", status.name, status.version, status.reason)
+            log.warning(
+                "model %s/%s failed to load: %s", status.name, status.version, status.reason
+            )
     app = FastAPI(
         title="dimtensor-serve",
         version=__version__,
@@ -94,7 +96,11 @@ def create_app(
     register_native_endpoints(app, dataplane, inline_rows=settings.inline_rows)
     register_units_endpoints(app, dataplane)
     register_v2_endpoints(
-        app, dataplane, state, missing_unit=settings.oip_missing_unit, inline_rows=settings.inline_rows
+        app,
+        dataplane,
+        state,
+        missing_unit=settings.oip_missing_unit,
+        inline_rows=settings.inline_rows,
     )
     # Outermost last: request id and access log see every answer, auth runs before the
     # body is read, the body limit before parsing, the timeout around the door itself.

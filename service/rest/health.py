@@ -60,4 +60,3 @@ def register_health_endpoints(app: FastAPI, dataplane: DataPlane, state: ServerS
         return JSONResponse(described)
 
     app.include_router(router)
-

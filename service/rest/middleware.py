@@ -32,8 +32,14 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
 
 async def send_error(
-    scope: Scope, send: Send, status: int, kind: str, title: str, detail: str,
-    headers: Iterable[tuple[str, str]] = (), **extra: Any,
+    scope: Scope,
+    send: Send,
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    headers: Iterable[tuple[str, str]] = (),
+    **extra: Any,
 ) -> None:
     """Send a complete error response in the path's protocol."""
     path: str = scope.get("path", "")
@@ -41,11 +47,20 @@ async def send_error(
         body: dict[str, Any] = {"error": detail}
         media = "application/json"
     else:
-        body = {"type": f"/problems/{kind}", "title": title, "status": status, "detail": detail,
-                "instance": path, **extra}
+        body = {
+            "type": f"/problems/{kind}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": path,
+            **extra,
+        }
         media = "application/problem+json"
     payload = json.dumps(body).encode()
-    raw_headers = [(b"content-type", media.encode()), (b"content-length", str(len(payload)).encode())]
+    raw_headers = [
+        (b"content-type", media.encode()),
+        (b"content-length", str(len(payload)).encode()),
+    ]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": payload})
@@ -83,15 +98,20 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []),
-                                      (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             access_log.info(
-                "%s %s %s", scope["method"], scope["path"], status,
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
                 extra={
                     "request_id": request_id,
                     "method": scope["method"],
@@ -109,8 +129,11 @@ class _BodyTooLarge(HTTPException):
     it (it turns other exceptions into a 400) and the door answers 413 in its protocol."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request bodies are limited to {limit} bytes (MAX_BODY_BYTES); "
-                              f"received more than {limit} bytes")
+        super().__init__(
+            413,
+            f"request bodies are limited to {limit} bytes (MAX_BODY_BYTES); "
+            f"received more than {limit} bytes",
+        )
 
 
 class BodyLimitMiddleware:
@@ -154,7 +177,11 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, send: Send, received: str) -> None:
         await send_error(
-            scope, send, 413, "body-too-large", "Request body too large",
+            scope,
+            send,
+            413,
+            "body-too-large",
+            "Request body too large",
             f"request bodies are limited to {self.max_bytes} bytes (MAX_BODY_BYTES); "
             f"received {received} bytes",
             [("connection", "close")],
@@ -185,7 +212,11 @@ class TimeoutMiddleware:
             await self.app(scope, receive, tracking_send)
         if scope_timer.cancelled_caught and not started:
             await send_error(
-                scope, send, 504, "request-timeout", "Request timed out",
+                scope,
+                send,
+                504,
+                "request-timeout",
+                "Request timed out",
                 f"the request took longer than {self.seconds:g} s (REQUEST_TIMEOUT)",
                 limit_seconds=self.seconds,
             )
@@ -218,7 +249,12 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         await send_error(
-            scope, send, 401, "unauthorized", "Unauthorized",
-            "this server requires an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+            scope,
+            send,
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "this server requires an API key: send 'Authorization: Bearer <key>' "
+            "or 'X-API-Key: <key>'",
             [("www-authenticate", 'Bearer realm="dimtensor-serve"')],
         )

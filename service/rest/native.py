@@ -30,7 +30,6 @@ from service.units import dimension_exponents, dimension_text, parse_unit
 __all__ = ["register_native_endpoints"]
 
 
-
 def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows: int) -> None:
     """Mount ``/predict`` and ``/v1/models`` on `app`."""
     router = APIRouter(tags=["native"], responses=problem_responses(401, 413, 504))
@@ -59,7 +58,9 @@ def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows
         )
         http.state.model = body.model or dataplane.default_model  # for the access log
         if _approx_rows(body) > inline_rows:
-            result = await anyio.to_thread.run_sync(dataplane.predict, request, abandon_on_cancel=True)
+            result = await anyio.to_thread.run_sync(
+                dataplane.predict, request, abandon_on_cancel=True
+            )
         else:
             result = dataplane.predict(request)
         http.state.model = result.model
@@ -95,7 +96,9 @@ def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows
 
 def _approx_rows(body: PredictRequestBody) -> int:
     """A cheap upper bound of the rows, to keep large batches off the event loop."""
-    return max((len(q.value) if isinstance(q.value, list) else 1 for q in body.inputs.values()), default=1)
+    return max(
+        (len(q.value) if isinstance(q.value, list) else 1 for q in body.inputs.values()), default=1
+    )
 
 
 def _predict_json(result: PredictResult) -> dict[str, Any]:

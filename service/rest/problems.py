@@ -143,10 +143,12 @@ def _clean(error: Any) -> dict[str, Any]:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
-    kind = {400: "malformed-json", 404: "not-found", 405: "method-not-allowed",
-            413: "body-too-large"}.get(
-        exc.status_code, "http-error"
-    )
+    kind = {
+        400: "malformed-json",
+        404: "not-found",
+        405: "method-not-allowed",
+        413: "body-too-large",
+    }.get(exc.status_code, "http-error")
     response = problem_response(
         request, exc.status_code, kind, HTTP_KINDS[kind][0], str(exc.detail)
     )
@@ -181,7 +183,12 @@ def describe_kind(kind: str) -> dict[str, Any] | None:
     for cls in _domain_classes(errors.ServiceError):
         if cls.kind == kind:
             doc = (cls.__doc__ or cls.title).strip().splitlines()[0]
-            return {"type": f"/problems/{kind}", "title": cls.title, "status": _status_of_class(cls), "description": doc}
+            return {
+                "type": f"/problems/{kind}",
+                "title": cls.title,
+                "status": _status_of_class(cls),
+                "description": doc,
+            }
     if kind in HTTP_KINDS:
         title, doc = HTTP_KINDS[kind]
         return {"type": f"/problems/{kind}", "title": title, "description": doc}

@@ -36,7 +36,7 @@ _NESTED_NUMBERS: dict[str, Any] = {
 }
 Values = Annotated[Any, WithJsonSchema(_NESTED_NUMBERS)]
 
-_PREDICT_EXAMPLE = {
+_PREDICT_EXAMPLE: dict[str, Any] = {
     "model": "projectile",
     "inputs": {
         "speed": {"value": 72, "unit": "km/h"},

@@ -37,9 +37,7 @@ def register_units_endpoints(app: FastAPI, dataplane: DataPlane) -> None:
             si=unit.si_expression,
         )
 
-    @router.post(
-        "/convert", response_model=ConvertResponse, summary="Convert values"
-    )
+    @router.post("/convert", response_model=ConvertResponse, summary="Convert values")
     async def convert(body: ConvertRequest) -> ConvertResponse:
         """Convert a number or nested list between units of the same dimension.
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from service.errors import InputError
+from service.tensors import FloatArray
 
 __all__ = [
     "HEADER",
@@ -81,7 +82,9 @@ def _attach(tensor: dict[str, Any], raw: bytes, offset: int, size: Any) -> int:
     datatype = tensor.get("datatype")
     shape = tensor.get("shape")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise BinaryTensorError(f"input {name!r}: binary_data_size must be a byte count, got {size!r}")
+        raise BinaryTensorError(
+            f"input {name!r}: binary_data_size must be a byte count, got {size!r}"
+        )
     if datatype not in DTYPES:
         raise BinaryTensorError(
             f"input {name!r}: binary data of datatype {datatype!r} is not supported; expected one "
@@ -98,7 +101,9 @@ def _attach(tensor: dict[str, Any], raw: bytes, offset: int, size: Any) -> int:
         )
     values = np.frombuffer(raw, dtype=dtype, count=math.prod(shape), offset=offset)
     tensor["data"] = values.astype(np.float64).tolist() if dtype.kind == "f" else values.tolist()
-    tensor["parameters"] = {k: v for k, v in tensor["parameters"].items() if k != "binary_data_size"}
+    tensor["parameters"] = {
+        k: v for k, v in tensor["parameters"].items() if k != "binary_data_size"
+    }
     return offset + size
 
 
@@ -111,7 +116,7 @@ def wants_binary(request: dict[str, Any], output: dict[str, Any] | None) -> bool
     return bool((request.get("parameters") or {}).get("binary_data_output", False))
 
 
-def encode_response(doc: dict[str, Any], binary: dict[str, np.ndarray]) -> tuple[bytes, int | None]:
+def encode_response(doc: dict[str, Any], binary: dict[str, FloatArray]) -> tuple[bytes, int | None]:
     """The response body and, when any output is binary, the JSON part's length."""
     if not binary:
         return json.dumps(doc).encode(), None

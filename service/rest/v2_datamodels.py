@@ -44,7 +44,9 @@ class RequestInput(BaseModel):
 
     name: str
     shape: list[int]
-    datatype: str = Field(..., description="FP32, FP64, INT32 or INT64 (also FP16, INT8/16, UINT*).")
+    datatype: str = Field(
+        ..., description="FP32, FP64, INT32 or INT64 (also FP16, INT8/16, UINT*)."
+    )
     parameters: Parameters | None = Field(None, description='Units: {"unit": "km/h"}.')
     data: TensorData
 
@@ -65,12 +67,27 @@ class InferenceRequest(BaseModel):
                 {
                     "id": "42",
                     "inputs": [
-                        {"name": "speed", "shape": [2], "datatype": "FP64", "data": [72, 90],
-                         "parameters": {"unit": "km/h"}},
-                        {"name": "angle", "shape": [2], "datatype": "FP64", "data": [45, 30],
-                         "parameters": {"unit": "deg"}},
-                        {"name": "g", "shape": [2], "datatype": "FP64", "data": [9.81, 9.81],
-                         "parameters": {"unit": "m/s^2"}},
+                        {
+                            "name": "speed",
+                            "shape": [2],
+                            "datatype": "FP64",
+                            "data": [72, 90],
+                            "parameters": {"unit": "km/h"},
+                        },
+                        {
+                            "name": "angle",
+                            "shape": [2],
+                            "datatype": "FP64",
+                            "data": [45, 30],
+                            "parameters": {"unit": "deg"},
+                        },
+                        {
+                            "name": "g",
+                            "shape": [2],
+                            "datatype": "FP64",
+                            "data": [9.81, 9.81],
+                            "parameters": {"unit": "m/s^2"},
+                        },
                     ],
                     "outputs": [{"name": "range", "parameters": {"unit": "m"}}],
                 }

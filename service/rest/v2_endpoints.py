@@ -17,17 +17,17 @@ import numpy as np
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from service import __version__
 from service.dataplane import DataPlane, PredictRequest, PredictResult, QuantityIn
-from service.errors import InputError, ModelNotFoundError, ModelNotReadyError, ServiceError
+from service.errors import InputError, ModelNotReadyError, ServiceError
 from service.models import LoadedModel
 from service.rest.health import ServerState
 from service.rest.problems import status_for
-from service.rest.v2_binary import HEADER, encode_response, split_request, wants_binary
+from service.rest.v2_binary import DTYPES, HEADER, encode_response, split_request, wants_binary
 from service.rest.v2_datamodels import (
     InferenceRequest,
     InferenceResponse,
@@ -40,14 +40,13 @@ from service.rest.v2_datamodels import (
     ServerMetadataResponse,
     V2Error,
 )
+from service.tensors import FloatArray
 from service.units import dimension_text
 
 __all__ = ["EXTENSIONS", "register_v2_endpoints"]
 
 EXTENSIONS = ["units"]
-NUMERIC_DATATYPES = {
-    "FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64",
-}  # fmt: skip
+NUMERIC_DATATYPES = frozenset(DTYPES)
 INTEGER_LIMITS = {
     "INT8": (-(2**7), 2**7 - 1),
     "INT16": (-(2**15), 2**15 - 1),
@@ -117,7 +116,9 @@ def register_v2_endpoints(
     @router.get("", response_model=ServerMetadataResponse, summary="Server metadata")
     async def server_metadata() -> ServerMetadataResponse:
         """``{"name", "version", "extensions": ["units"]}``."""
-        return ServerMetadataResponse(name="dimtensor-serve", version=__version__, extensions=EXTENSIONS)
+        return ServerMetadataResponse(
+            name="dimtensor-serve", version=__version__, extensions=EXTENSIONS
+        )
 
     @router.get("/health/live", response_model=LiveResponse, summary="Server live")
     async def live() -> LiveResponse:
@@ -131,15 +132,20 @@ def register_v2_endpoints(
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
     @router.get("/models/{model_name}", response_model=ModelMetadataResponse)
-    @router.get("/models/{model_name}/versions/{model_version}", response_model=ModelMetadataResponse)
-    async def model_metadata(model_name: str, model_version: str | None = None) -> ModelMetadataResponse:
+    @router.get(
+        "/models/{model_name}/versions/{model_version}", response_model=ModelMetadataResponse
+    )
+    async def model_metadata(
+        model_name: str, model_version: str | None = None
+    ) -> ModelMetadataResponse:
         """Name, versions, platform and each tensor with ``parameters.unit``."""
         model = repo.get(model_name, model_version)
         return _metadata(model, repo.versions(model_name))
 
     @router.get("/models/{model_name}/ready", response_model=ModelReadyResponse)
-    @router.get("/models/{model_name}/versions/{model_version}/ready",
-                response_model=ModelReadyResponse)
+    @router.get(
+        "/models/{model_name}/versions/{model_version}/ready", response_model=ModelReadyResponse
+    )
     async def model_ready(model_name: str, model_version: str | None = None) -> JSONResponse:
         """``{"name", "ready"}``: 200 when ready, 503 when known but not ready."""
         try:
@@ -148,9 +154,14 @@ def register_v2_endpoints(
             return JSONResponse({"name": model_name, "ready": False}, status_code=503)
         return JSONResponse({"name": model_name, "ready": True})
 
-    @router.post("/models/{model_name}/infer", response_model=InferenceResponse, openapi_extra=_INFER_BODY)
-    @router.post("/models/{model_name}/versions/{model_version}/infer",
-                 response_model=InferenceResponse, openapi_extra=_INFER_BODY)
+    @router.post(
+        "/models/{model_name}/infer", response_model=InferenceResponse, openapi_extra=_INFER_BODY
+    )
+    @router.post(
+        "/models/{model_name}/versions/{model_version}/infer",
+        response_model=InferenceResponse,
+        openapi_extra=_INFER_BODY,
+    )
     async def infer(model_name: str, http: Request, model_version: str | None = None) -> Response:
         """Run inference; units from ``inputs[i].parameters.unit``, wanted output units
         from ``outputs[j].parameters.unit``; the response echoes ``id``. JSON tensors or
@@ -160,7 +171,9 @@ def register_v2_endpoints(
         model = repo.get(model_name, model_version)
         request = _to_predict_request(model, body, missing_unit)
         if _rows_hint(body) > inline_rows:
-            result = await anyio.to_thread.run_sync(dataplane.predict, request, abandon_on_cancel=True)
+            result = await anyio.to_thread.run_sync(
+                dataplane.predict, request, abandon_on_cancel=True
+            )
         else:
             result = dataplane.predict(request)
         return _encode(result, body, doc)
@@ -227,8 +240,11 @@ def _encode(result: PredictResult, body: InferenceRequest, doc: dict[str, Any]) 
     content, header_length = encode_response(response, binary)
     if header_length is None:
         return Response(content, media_type="application/json")
-    return Response(content, media_type="application/octet-stream",
-                    headers={"Inference-Header-Content-Length": str(header_length)})
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(header_length)},
+    )
 
 
 def _rows_hint(body: InferenceRequest) -> int:
@@ -240,33 +256,44 @@ def _metadata(model: LoadedModel, versions: list[str]) -> ModelMetadataResponse:
     m = model.manifest
 
     def tensor(name: str, shape: list[int], unit: str, dim: Any) -> MetadataTensor:
-        params: dict[str, str | int | float | bool] = {"unit": unit, "dimension": dimension_text(dim)}
+        params: dict[str, str | int | float | bool] = {
+            "unit": unit,
+            "dimension": dimension_text(dim),
+        }
         return MetadataTensor(name=name, datatype="FP64", shape=[-1, *shape], parameters=params)
 
     return ModelMetadataResponse(
         name=m.name,
         versions=versions,
         platform="pytorch_dimtensor",
-        inputs=[tensor(s.name, s.shape, u.expression, u.dimension)
-                for s, u in zip(m.inputs, model.input_units, strict=True)],
-        outputs=[tensor(s.name, s.shape, u.expression, u.dimension)
-                 for s, u in zip(m.outputs, model.output_units, strict=True)],
+        inputs=[
+            tensor(s.name, s.shape, u.expression, u.dimension)
+            for s, u in zip(m.inputs, model.input_units, strict=True)
+        ],
+        outputs=[
+            tensor(s.name, s.shape, u.expression, u.dimension)
+            for s, u in zip(m.outputs, model.output_units, strict=True)
+        ],
     )
 
 
-def _to_predict_request(model: LoadedModel, body: InferenceRequest, missing_unit: str) -> PredictRequest:
+def _to_predict_request(
+    model: LoadedModel, body: InferenceRequest, missing_unit: str
+) -> PredictRequest:
     per_row = {s.name: s.shape for s in model.manifest.inputs}
     units = {s.name: u for s, u in zip(model.manifest.inputs, model.input_units, strict=True)}
     inputs: dict[str, QuantityIn] = {}
     for tensor in body.inputs:
         if tensor.name in inputs:
-            raise InvalidTensorError(f"input '{tensor.name}' appears twice in the request", input=tensor.name)
+            raise InvalidTensorError(
+                f"input '{tensor.name}' appears twice in the request", input=tensor.name
+            )
         unit = _unit_parameter(tensor.parameters, f"input '{tensor.name}'")
         if unit is None and missing_unit == "refuse" and tensor.name in units:
             u = units[tensor.name]
             raise InvalidTensorError(
                 f"input '{tensor.name}' has no parameters.unit; expected a unit of dimension "
-                f"{dimension_text(u.dimension)}, e.g. \"{u.expression}\" (set OIP_MISSING_UNIT=model "
+                f'{dimension_text(u.dimension)}, e.g. "{u.expression}" (set OIP_MISSING_UNIT=model '
                 "to read a missing unit as the model's)",
                 input=tensor.name,
             )
@@ -288,23 +315,29 @@ def _unit_parameter(parameters: dict[str, Any] | None, where: str) -> str | None
     if unit is None:
         return None
     if not isinstance(unit, str):
-        raise InvalidTensorError(f"{where}: parameters.unit must be a string such as \"m/s\", received {unit!r}")
+        raise InvalidTensorError(
+            f'{where}: parameters.unit must be a string such as "m/s", received {unit!r}'
+        )
     return unit
 
 
-def _tensor_values(tensor: RequestInput, per_row: list[int] | None) -> np.ndarray:
+def _tensor_values(tensor: RequestInput, per_row: list[int] | None) -> FloatArray:
     """Check datatype and shape against the data; the first axis is the batch."""
     where = f"input '{tensor.name}'"
     if tensor.datatype not in NUMERIC_DATATYPES:
-        raise InvalidTensorError(f"{where}: datatype {tensor.datatype!r} is not supported; expected one of "
-                         f"{sorted(NUMERIC_DATATYPES)}")
+        raise InvalidTensorError(
+            f"{where}: datatype {tensor.datatype!r} is not supported; expected one of "
+            f"{sorted(NUMERIC_DATATYPES)}"
+        )
     if any(d < 0 for d in tensor.shape):
         raise InvalidTensorError(f"{where}: shape {tensor.shape} has a negative dimension")
     data = tensor.data if isinstance(tensor.data, list) else [tensor.data]
     flat = _flatten(data, where)
     expected = math.prod(tensor.shape)
     if len(flat) != expected:
-        raise InvalidTensorError(f"{where}: shape {tensor.shape} holds {expected} values, received {len(flat)}")
+        raise InvalidTensorError(
+            f"{where}: shape {tensor.shape} holds {expected} values, received {len(flat)}"
+        )
     _check_datatype(flat, tensor.datatype, where)
     try:
         arr = np.asarray(flat, dtype=np.float64).reshape(tensor.shape)
@@ -336,13 +369,17 @@ def _flatten(data: list[Any], where: str) -> list[Any]:
 def _check_datatype(flat: list[Any], datatype: str, where: str) -> None:
     for value in flat:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidTensorError(f"{where}: {datatype} data must be numbers, received {value!r}")
+            raise InvalidTensorError(
+                f"{where}: {datatype} data must be numbers, received {value!r}"
+            )
     limits = INTEGER_LIMITS.get(datatype)
     if limits is not None:
         low, high = limits
         bad = next((v for v in flat if not isinstance(v, int) or not low <= v <= high), None)
         if bad is not None:
-            raise InvalidTensorError(f"{where}: {datatype} data must be integers in [{low}, {high}], received {bad!r}")
+            raise InvalidTensorError(
+                f"{where}: {datatype} data must be integers in [{low}, {high}], received {bad!r}"
+            )
 
 
 def _to_response(result: PredictResult, body: InferenceRequest) -> InferenceResponse:
@@ -351,13 +388,23 @@ def _to_response(result: PredictResult, body: InferenceRequest) -> InferenceResp
     for name in wanted:
         out = result.outputs[name]
         values = out.values if result.batched else out.values[np.newaxis]
-        outputs.append({
-            "name": name,
-            "shape": list(values.shape),
-            "datatype": "FP64",
-            "parameters": {"unit": out.unit.expression, "dimension": dimension_text(out.unit.dimension)},
-            "data": values.ravel().tolist(),
-        })
+        outputs.append(
+            {
+                "name": name,
+                "shape": list(values.shape),
+                "datatype": "FP64",
+                "parameters": {
+                    "unit": out.unit.expression,
+                    "dimension": dimension_text(out.unit.dimension),
+                },
+                "data": values.ravel().tolist(),
+            }
+        )
     return InferenceResponse.model_validate(
-        {"model_name": result.model, "model_version": result.version, "id": body.id, "outputs": outputs}
+        {
+            "model_name": result.model,
+            "model_version": result.version,
+            "id": body.id,
+            "outputs": outputs,
+        }
     )

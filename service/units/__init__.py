@@ -16,7 +16,10 @@ Policies (the data file header has the full list):
 * A space after ``/`` (``W/m^2 K``) is refused as ambiguous.
 * degC/degF carry an offset and may only stand alone; in a compound they are
   refused (OffsetUnitError): use K, degR, delta_degC or delta_degF.
-* kt, ton and mil are refused as ambiguous (see the data file).
+* kt, ton, mil and PS are refused as ambiguous, and so is a space inside a
+  temperature symbol ('deg C' would be degree*coulomb); see the data file.
+* Exact spellings win over prefixed readings; prefixes apply only where the data
+  file says so (so 'min', 'cd', 'Pa', 'pt', 'hbar' are never prefixed readings).
 * Limits: text length (``max_length``), 100 tokens, 8 nested parentheses,
   written exponents |e| <= 12 with denominators <= 12, resulting |e| <= 24.
 """

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.deploy.conftest import (
+    CHART,
     NAMESPACE,
     SCENARIOS,
     Doc,
@@ -329,3 +331,47 @@ def test_config_change_rolls_the_pods() -> None:
     one = checksum([*keys, "--set", "api.auth.apiKeys[0]=first-key-0000000000000000"])
     two = checksum([*keys, "--set", "api.auth.apiKeys[0]=other-key-0000000000000000"])
     assert one["checksum/secret"] != two["checksum/secret"]
+
+
+def merged_values(scenario: str) -> Doc:
+    """Chart defaults with the scenario's values on top (maps merge, everything else replaces)."""
+
+    def merge(base: Any, top: Any) -> Any:
+        if isinstance(base, dict) and isinstance(top, dict):
+            return {k: merge(base.get(k), top[k]) if k in top else base[k] for k in base | top}
+        return top
+
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    result: Doc = merge(defaults, scenario_values(SCENARIOS[scenario]))
+    return result
+
+
+@pytest.mark.parametrize("scenario", ALL)
+def test_optional_objects_follow_their_switches(scenario: str, rendered: dict[str, Render]) -> None:
+    render = rendered[scenario]
+    values = merged_values(scenario)
+    api = values["api"]
+    min_pods = (
+        api["autoscaling"]["minReplicas"] if api["autoscaling"]["enabled"] else api["replicaCount"]
+    )
+    expected = {
+        "HorizontalPodAutoscaler": api["autoscaling"]["enabled"],
+        "Ingress": api["ingress"]["enabled"],
+        "ServiceMonitor": api["metrics"]["serviceMonitor"]["enabled"],
+        "Secret": api["auth"]["enabled"] and not api["auth"]["existingSecret"],
+        "PersistentVolumeClaim": values["modelRepository"]["type"] == "pvc",
+        "PodDisruptionBudget": api["pdb"]["enabled"] and min_pods > 1,
+        "ServiceAccount": api["serviceAccount"]["create"],
+    }
+    for kind, wanted in expected.items():
+        assert bool(render.of_kind(kind)) == wanted, f"{scenario}: {kind}"
+
+
+def test_api_disabled_renders_no_api_objects() -> None:
+    result = helm_template(extra=["--set", "api.enabled=false"])
+    assert result.returncode == 0, result.stderr
+    assert load_docs(result.stdout) == []
+    result = helm_template(
+        extra=["--set", "api.enabled=false", "--set", "modelRepository.type=pvc"]
+    )
+    assert [d["kind"] for d in load_docs(result.stdout)] == ["PersistentVolumeClaim"]

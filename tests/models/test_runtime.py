@@ -51,6 +51,13 @@ def test_rows_are_independent(toy: LoadedModel) -> None:
     np.testing.assert_allclose(batch, np.stack(singles), rtol=1e-6)
 
 
+def test_outputs_are_contiguous_float64(tmp_path: Path) -> None:
+    model = load_model(write_model(tmp_path, projectile_manifest()))
+    for out in model.predict([np.ones(3), np.ones(3), np.ones(3)]):
+        assert out.flags.c_contiguous
+        assert out.dtype == np.float64
+
+
 def test_zero_rows(toy: LoadedModel) -> None:
     (out,) = toy.predict([np.zeros(0), np.zeros((0, 2))])
     assert out.shape == (0, 2)
@@ -76,7 +83,7 @@ def test_multidimensional_outputs_are_reshaped(tmp_path: Path) -> None:
         ([np.ones(2), np.ones((2, 3))], "input 'b': expected shape [2, 2]"),
         ([np.ones(2), np.ones((3, 2))], "input 'b': expected shape [2, 2]"),
         ([np.ones((2, 1)), np.ones((2, 2))], "input 'a': expected shape [2]"),
-        ([np.float64(1.0), np.ones((1, 2))], "input 'a'"),
+        ([np.float64(1.0), np.ones((1, 2))], "input 'a': expected an array of shape ['rows']"),
     ],
 )
 def test_bad_shapes_are_shape_errors(toy: LoadedModel, inputs: list[object], fragment: str) -> None:

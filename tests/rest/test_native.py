@@ -17,8 +17,15 @@ APEX_45 = V**2 * 0.5 / (2 * G0)
 FLIGHT_45 = 2 * V * math.sin(math.pi / 4) / G0
 
 
-def body(speed: Any = 72, speed_unit: str = "km/h", angle: Any = 45, angle_unit: str = "deg",
-         g: Any = G0, g_unit: str = "m/s^2", **extra: Any) -> dict[str, Any]:
+def body(
+    speed: Any = 72,
+    speed_unit: str = "km/h",
+    angle: Any = 45,
+    angle_unit: str = "deg",
+    g: Any = G0,
+    g_unit: str = "m/s^2",
+    **extra: Any,
+) -> dict[str, Any]:
     return {
         "model": "projectile",
         "inputs": {
@@ -65,8 +72,11 @@ async def test_outputs_come_back_in_requested_units(aclient: httpx.AsyncClient):
     r = await aclient.post("/predict", json=body(outputs={"range": "km", "flight_time": "ms"}))
     assert r.status_code == 200, r.text
     outs = r.json()["outputs"]
-    assert outs["range"] == {"value": pytest.approx(RANGE_45 / 1000, rel=1e-6), "unit": "km",
-                             "dimension": "length"}
+    assert outs["range"] == {
+        "value": pytest.approx(RANGE_45 / 1000, rel=1e-6),
+        "unit": "km",
+        "dimension": "length",
+    }
     assert outs["flight_time"]["value"] == pytest.approx(FLIGHT_45 * 1000, rel=1e-6)
     assert outs["flight_time"]["unit"] == "ms"
     assert outs["apex_height"]["unit"] == "m"  # not asked for: the model's unit
@@ -151,10 +161,16 @@ async def test_requested_output_unit_of_wrong_dimension(aclient: httpx.AsyncClie
         (body(angle=10**400), 422, "bad-shape"),
         (body(outputs={"nope": "m"}), 422, "unexpected-name"),
         (body(outputs={"range": "furlongs per fortnight"}), 422, "unknown-unit"),
-        ({"model": "projectile", "inputs": {"speed": {"value": 1, "unit": "m/s"}}}, 422,
-         "missing-input"),
-        ({**body(), "inputs": {**body()["inputs"], "mass": {"value": 1, "unit": "kg"}}}, 422,
-         "unexpected-name"),
+        (
+            {"model": "projectile", "inputs": {"speed": {"value": 1, "unit": "m/s"}}},
+            422,
+            "missing-input",
+        ),
+        (
+            {**body(), "inputs": {**body()["inputs"], "mass": {"value": 1, "unit": "kg"}}},
+            422,
+            "unexpected-name",
+        ),
         ({"inputs": {}}, 422, "missing-input"),
         ({}, 422, "invalid-body"),
         ({"model": "projectile", "inputs": {"speed": {"value": 1}}}, 422, "invalid-body"),
@@ -180,8 +196,8 @@ async def test_malformed_json_is_a_400(aclient: httpx.AsyncClient, raw: str):
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
 async def test_non_finite_numbers_are_refused(aclient: httpx.AsyncClient, literal: str):
     raw = (
-        '{"inputs": {"speed": {"value": %s, "unit": "m/s"}, "angle": {"value": 1, "unit": "rad"},'
-        ' "g": {"value": 9.8, "unit": "m/s^2"}}}' % literal
+        f'{{"inputs": {{"speed": {{"value": {literal}, "unit": "m/s"}}, '
+        '"angle": {"value": 1, "unit": "rad"}, "g": {"value": 9.8, "unit": "m/s^2"}}}'
     )
     r = await aclient.post("/predict", content=raw, headers={"content-type": "application/json"})
     p = _problem(r, 422, "non-finite")
@@ -248,8 +264,15 @@ async def test_health(aclient: httpx.AsyncClient):
 
 async def test_openapi_schema_is_complete_with_examples(aclient: httpx.AsyncClient):
     spec = (await aclient.get("/openapi.json")).json()
-    for path in ("/predict", "/v1/models", "/v1/models/{name}", "/v1/units/parse",
-                 "/v1/units/convert", "/healthz", "/readyz"):
+    for path in (
+        "/predict",
+        "/v1/models",
+        "/v1/models/{name}",
+        "/v1/units/parse",
+        "/v1/units/convert",
+        "/healthz",
+        "/readyz",
+    ):
         assert path in spec["paths"], path
     predict = spec["components"]["schemas"]["PredictRequestBody"]
     assert predict["examples"][0]["inputs"]["speed"]["unit"] == "km/h"

@@ -40,7 +40,9 @@ async def limited(default_repository: ModelRepository) -> AsyncIterator[httpx.As
 
 
 @pytest.fixture
-async def secured(tmp_path: Path, default_repository: ModelRepository) -> AsyncIterator[httpx.AsyncClient]:
+async def secured(
+    tmp_path: Path, default_repository: ModelRepository
+) -> AsyncIterator[httpx.AsyncClient]:
     keys = tmp_path / "api-keys"
     keys.write_text("# rotated 2026-11\nfile-key-1\n\nfile-key-2\n")
     settings = Settings(auth_enabled=True, api_keys="env-key", api_keys_file=keys)
@@ -68,14 +70,19 @@ async def test_oversized_chunked_body_is_refused_while_streaming(limited: httpx.
             sent += 1
             yield b" " * 1024
 
-    r = await limited.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    r = await limited.post(
+        "/predict", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
     assert sent < 10  # stopped reading soon after the limit, not at the end
 
 
 async def test_oversized_body_on_v2_speaks_the_protocol(limited: httpx.AsyncClient):
-    r = await limited.post("/v2/models/projectile/infer", content=b"[" * 5000,
-                           headers={"content-type": "application/json"})
+    r = await limited.post(
+        "/v2/models/projectile/infer",
+        content=b"[" * 5000,
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 413
     assert set(r.json()) == {"error"}
 
@@ -89,8 +96,11 @@ async def test_row_limit(limited: httpx.AsyncClient):
 
 @pytest.mark.parametrize(
     "headers",
-    [{"authorization": "Bearer env-key"}, {"authorization": "bearer file-key-2"},
-     {"x-api-key": "file-key-1"}],
+    [
+        {"authorization": "Bearer env-key"},
+        {"authorization": "bearer file-key-2"},
+        {"x-api-key": "file-key-1"},
+    ],
 )
 async def test_auth_accepts_configured_keys(secured: httpx.AsyncClient, headers: dict[str, str]):
     assert (await secured.post("/predict", json=BODY, headers=headers)).status_code == 200
@@ -98,12 +108,21 @@ async def test_auth_accepts_configured_keys(secured: httpx.AsyncClient, headers:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"authorization": "Bearer wrong"}, {"authorization": "Basic env-key"},
-     {"x-api-key": ""}, {"authorization": "Bearer # rotated 2026-11"}, {"x-api-key": "env-key "}],
+    [
+        {},
+        {"authorization": "Bearer wrong"},
+        {"authorization": "Basic env-key"},
+        {"x-api-key": ""},
+        {"authorization": "Bearer # rotated 2026-11"},
+        {"x-api-key": "env-key "},
+    ],
 )
 async def test_auth_refuses_with_401_and_www_authenticate(secured: httpx.AsyncClient, headers):
-    for method, path in (("POST", "/predict"), ("POST", "/v2/models/projectile/infer"),
-                         ("GET", "/v1/models")):
+    for method, path in (
+        ("POST", "/predict"),
+        ("POST", "/v2/models/projectile/infer"),
+        ("GET", "/v1/models"),
+    ):
         r = await secured.request(method, path, json=BODY, headers=headers)
         assert r.status_code == 401, (path, r.text)
         assert r.headers["www-authenticate"].startswith("Bearer")
@@ -131,12 +150,15 @@ async def test_request_id_is_returned_and_made_when_missing(aclient: httpx.Async
     assert r.headers["x-request-id"] == "abc-123"
     made = (await aclient.get("/healthz")).headers["x-request-id"]
     assert len(made) == 32
-    forged = (await aclient.get("/healthz", headers={"x-request-id": "a\tb"})).headers["x-request-id"]
+    forged = (await aclient.get("/healthz", headers={"x-request-id": "a\tb"})).headers[
+        "x-request-id"
+    ]
     assert forged != "a\tb"
 
 
-async def test_access_log_is_json_without_payload_values(aclient: httpx.AsyncClient,
-                                                         caplog: pytest.LogCaptureFixture):
+async def test_access_log_is_json_without_payload_values(
+    aclient: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+):
     from service.logs import JsonFormatter
 
     secret = 123.456789
@@ -163,10 +185,14 @@ async def test_metrics_endpoint_in_process(aclient: httpx.AsyncClient):
 
 async def test_slow_request_gets_a_504_problem(default_repository: ModelRepository):
     rows = 50_000
-    body = {"model": "pendulum", "inputs": {
-        "length": {"value": [1.0] * rows, "unit": "m"},
-        "amplitude": {"value": 0.5, "unit": "rad"},
-        "g": {"value": 9.8, "unit": "m/s^2"}}}
+    body = {
+        "model": "pendulum",
+        "inputs": {
+            "length": {"value": [1.0] * rows, "unit": "m"},
+            "amplitude": {"value": 0.5, "unit": "rad"},
+            "g": {"value": 9.8, "unit": "m/s^2"},
+        },
+    }
     settings = Settings(request_timeout=0.001, inline_rows=0)
     async for c in client_for(settings, default_repository):
         r = await c.post("/predict", json=body)

@@ -3,6 +3,8 @@ breaks its documented schema, status or content type (bounded examples per opera
 
 from __future__ import annotations
 
+from typing import Any
+
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -17,7 +19,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 @schema.parametrize()
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
+def test_api_conforms_to_its_schema(case: schemathesis.Case[Any]) -> None:
     # A schema-valid body can still be refused on meaning (an unknown unit text, an
     # output name the model lacks): that is a 422 by design, so "positive data
     # acceptance" does not apply; every other default check does.

@@ -14,17 +14,24 @@ pytestmark = pytest.mark.anyio
 G0 = 9.80665
 
 
-def tensor(name: str, data: Any, unit: str | None, shape: list[int] | None = None,
-           datatype: str = "FP64") -> dict[str, Any]:
+def tensor(
+    name: str, data: Any, unit: str | None, shape: list[int] | None = None, datatype: str = "FP64"
+) -> dict[str, Any]:
     flat = data if isinstance(data, list) else [data]
-    t: dict[str, Any] = {"name": name, "shape": shape if shape is not None else [len(flat)],
-                         "datatype": datatype, "data": data}
+    t: dict[str, Any] = {
+        "name": name,
+        "shape": shape if shape is not None else [len(flat)],
+        "datatype": datatype,
+        "data": data,
+    }
     if unit is not None:
         t["parameters"] = {"unit": unit}
     return t
 
 
-def infer_body(speed=(72, "km/h"), angle=(45, "deg"), g=(G0, "m/s^2"), **extra: Any) -> dict[str, Any]:
+def infer_body(
+    speed=(72, "km/h"), angle=(45, "deg"), g=(G0, "m/s^2"), **extra: Any
+) -> dict[str, Any]:
     return {"inputs": [tensor("speed", *speed), tensor("angle", *angle), tensor("g", *g)], **extra}
 
 
@@ -48,8 +55,12 @@ async def test_model_metadata_declares_units(aclient: httpx.AsyncClient):
         assert meta["versions"] == ["1"]
         assert meta["platform"]
         speed = next(t for t in meta["inputs"] if t["name"] == "speed")
-        assert speed == {"name": "speed", "datatype": "FP64", "shape": [-1],
-                         "parameters": {"unit": "m/s", "dimension": "length*time^-1"}}
+        assert speed == {
+            "name": "speed",
+            "datatype": "FP64",
+            "shape": [-1],
+            "parameters": {"unit": "m/s", "dimension": "length*time^-1"},
+        }
         assert {t["name"] for t in meta["outputs"]} == {"range", "apex_height", "flight_time"}
 
 
@@ -79,11 +90,20 @@ async def test_infer_converts_units_and_echoes_id(aclient: httpx.AsyncClient):
 
 async def test_infer_batch_in_nested_and_flat_forms(aclient: httpx.AsyncClient):
     angles = [30.0, 45.0, 60.0]
-    flat = {"inputs": [tensor("speed", [20.0] * 3, "m/s"), tensor("angle", angles, "deg"),
-                       tensor("g", [G0] * 3, "m/s^2")]}
-    nested = {"inputs": [tensor("speed", [[20.0]] * 3, "m/s", [3, 1]),
-                         tensor("angle", [[a] for a in angles], "deg", [3, 1], "FP32"),
-                         tensor("g", [[G0]] * 3, "m/s^2", [3, 1])]}
+    flat = {
+        "inputs": [
+            tensor("speed", [20.0] * 3, "m/s"),
+            tensor("angle", angles, "deg"),
+            tensor("g", [G0] * 3, "m/s^2"),
+        ]
+    }
+    nested = {
+        "inputs": [
+            tensor("speed", [[20.0]] * 3, "m/s", [3, 1]),
+            tensor("angle", [[a] for a in angles], "deg", [3, 1], "FP32"),
+            tensor("g", [[G0]] * 3, "m/s^2", [3, 1]),
+        ]
+    }
     want = [400 * math.sin(2 * math.radians(a)) / G0 for a in angles]
     for body in (flat, nested):
         r = await aclient.post("/v2/models/projectile/versions/1/infer", json=body)
@@ -133,18 +153,24 @@ def _error(r: httpx.Response, status: int, *parts: str) -> None:
 )
 async def test_bad_requests_are_400_with_an_error_message(aclient: httpx.AsyncClient, body, parts):
     raw = json.dumps(body)  # Python's json: Infinity allowed, as lenient clients send it
-    r = await aclient.post("/v2/models/projectile/infer", content=raw,
-                           headers={"content-type": "application/json"})
+    r = await aclient.post(
+        "/v2/models/projectile/infer", content=raw, headers={"content-type": "application/json"}
+    )
     _error(r, 400, *parts)
 
 
 async def test_malformed_json_is_400(aclient: httpx.AsyncClient):
-    r = await aclient.post("/v2/models/projectile/infer", content=b"{nope",
-                           headers={"content-type": "application/json"})
+    r = await aclient.post(
+        "/v2/models/projectile/infer",
+        content=b"{nope",
+        headers={"content-type": "application/json"},
+    )
     _error(r, 400)
 
 
 async def test_unknown_model_and_version_are_404(aclient: httpx.AsyncClient):
     _error(await aclient.post("/v2/models/nope/infer", json=infer_body()), 404, "nope")
-    _error(await aclient.post("/v2/models/projectile/versions/9/infer", json=infer_body()), 404, "9")
+    _error(
+        await aclient.post("/v2/models/projectile/versions/9/infer", json=infer_body()), 404, "9"
+    )
     _error(await aclient.get("/v2/models/nope"), 404, "nope")

@@ -42,11 +42,16 @@ def test_two_workers_serve_the_readme_example(server: ServerProcess):
 
 
 def test_same_quantity_in_two_unit_systems_agrees(server: ServerProcess):
-    si = {"speed": {"value": 30, "unit": "m/s"}, "angle": {"value": 0.5, "unit": "rad"},
-          "g": {"value": G0, "unit": "m/s^2"}}
-    imperial = {"speed": {"value": 30 / 0.3048, "unit": "ft/s"},
-                "angle": {"value": math.degrees(0.5), "unit": "deg"},
-                "g": {"value": G0 / 0.3048, "unit": "ft/s^2"}}
+    si = {
+        "speed": {"value": 30, "unit": "m/s"},
+        "angle": {"value": 0.5, "unit": "rad"},
+        "g": {"value": G0, "unit": "m/s^2"},
+    }
+    imperial = {
+        "speed": {"value": 30 / 0.3048, "unit": "ft/s"},
+        "angle": {"value": math.degrees(0.5), "unit": "deg"},
+        "g": {"value": G0 / 0.3048, "unit": "ft/s^2"},
+    }
     a = predict(server, {"model": "projectile", "inputs": si}).json()["outputs"]
     b = predict(server, {"model": "projectile", "inputs": imperial}).json()["outputs"]
     for name in a:
@@ -71,8 +76,12 @@ HOSTILE_BODIES: list[bytes] = [
 @pytest.mark.parametrize("raw", HOSTILE_BODIES, ids=range(len(HOSTILE_BODIES)))
 def test_hostile_payloads_get_4xx_and_never_kill_a_worker(server: ServerProcess, raw: bytes):
     before = server.workers()
-    r = httpx.post(server.url + "/predict", content=raw,
-                   headers={"content-type": "application/json"}, timeout=30)
+    r = httpx.post(
+        server.url + "/predict",
+        content=raw,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
     assert 400 <= r.status_code < 500, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert server.workers() == before
@@ -86,6 +95,11 @@ def test_gunicorn_config_comes_from_settings(tmp_path: Path):
         assert httpx.get(s.url + "/healthz", timeout=5).json()["status"] == "ok"
         log = s.log_text()
     # gunicorn prints its effective configuration at debug level
-    for line in ("timeout: 17", "graceful_timeout: 3", "keepalive: 4", "workers: 1",
-                 "service.worker.Worker"):
+    for line in (
+        "timeout: 17",
+        "graceful_timeout: 3",
+        "keepalive: 4",
+        "workers: 1",
+        "service.worker.Worker",
+    ):
         assert line in log, line

@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from tests.server.conftest import ServerProcess, run_server
 pytestmark = pytest.mark.slow
 
 ROWS = 40_000
-BIG = {
+BIG: dict[str, Any] = {
     "model": "pendulum",
     "inputs": {
         "length": {"value": [1.0 + i * 1e-5 for i in range(ROWS)], "unit": "m"},
@@ -45,8 +46,11 @@ class Client(threading.Thread):
             while not self.stop:
                 started = time.monotonic()
                 try:
-                    r = client.post(self.server.url + "/predict", content=BIG_RAW,
-                                    headers={"content-type": "application/json"})
+                    r = client.post(
+                        self.server.url + "/predict",
+                        content=BIG_RAW,
+                        headers={"content-type": "application/json"},
+                    )
                 except httpx.ConnectError:
                     self.refused += 1
                     return
@@ -127,9 +131,11 @@ def test_readiness_turns_false_while_draining(app):
     async def probe() -> tuple[int, int, int]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            return ((await c.get("/readyz")).status_code,
-                    (await c.get("/v2/health/ready")).status_code,
-                    (await c.get("/healthz")).status_code)
+            return (
+                (await c.get("/readyz")).status_code,
+                (await c.get("/v2/health/ready")).status_code,
+                (await c.get("/healthz")).status_code,
+            )
 
     assert anyio.run(probe) == (200, 200, 200)
     begin_draining()

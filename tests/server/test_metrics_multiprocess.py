@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ from tests.server.conftest import run_server
 pytestmark = pytest.mark.slow
 
 K = 60
-BODY = {
+BODY: dict[str, Any] = {
     "model": "projectile",
     "inputs": {
         "speed": {"value": [10, 20], "unit": "m/s"},
@@ -50,14 +51,18 @@ def test_counters_sum_over_three_workers(tmp_path: Path):
         for _ in range(3):
             assert httpx.post(server.url + "/predict", json=bad_unit).status_code == 422
         pids = {f.name for f in prom_dir.iterdir()}
-        scrapes = [httpx.get(server.url + "/metrics", headers={"connection": "close"}).text
-                   for _ in range(6)]
+        scrapes = [
+            httpx.get(server.url + "/metrics", headers={"connection": "close"}).text
+            for _ in range(6)
+        ]
     workers = {m for p in pids for m in re.findall(r"_(\d+)\.db$", p)}
     assert len(workers) >= 2, pids  # the load really was spread
     for text in scrapes:  # whichever worker answers, the totals are the same
         assert sample(text, "dimtensor_predictions_total", model="projectile", outcome="ok") == K
-        assert sample(text, "dimtensor_predictions_total", model="unknown",
-                      outcome="model-not-found") == 5
+        assert (
+            sample(text, "dimtensor_predictions_total", model="unknown", outcome="model-not-found")
+            == 5
+        )
         assert sample(text, "dimtensor_unit_errors_total", kind="dimension-mismatch") == 3
         assert sample(text, "dimtensor_request_rows_count", model="projectile") == K
         assert sample(text, "dimtensor_request_rows_sum", model="projectile") == 2 * K

@@ -22,11 +22,11 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         yield s
 
 
-def client(server: ServerProcess):  # type: ignore[no-untyped-def]
+def client(server: ServerProcess):
     return httpclient.InferenceServerClient(url=server.url.removeprefix("http://"))
 
 
-def inputs(binary: bool, units: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def inputs(binary: bool, units: dict[str, str] | None = None):
     speed = np.array([72.0, 36.0], dtype=np.float32)
     angle = np.array([45.0, 30.0], dtype=np.float64)
     g = np.array([G0, G0], dtype=np.float64)
@@ -56,15 +56,19 @@ def test_health_and_metadata(server: ServerProcess):
     assert "units" in c.get_server_metadata()["extensions"]
     meta = c.get_model_metadata("projectile")
     assert {t["name"]: t["parameters"]["unit"] for t in meta["inputs"]} == {
-        "speed": "m/s", "angle": "rad", "g": "m/s^2"}
+        "speed": "m/s",
+        "angle": "rad",
+        "g": "m/s^2",
+    }
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
 def test_infer_with_units(server: ServerProcess, binary: bool):
     outputs = [httpclient.InferRequestedOutput("range", binary_data=binary)]
     outputs[0]._parameters["unit"] = "km"
-    result = client(server).infer("projectile", inputs(binary, UNITS), outputs=outputs,
-                                  request_id="abc")
+    result = client(server).infer(
+        "projectile", inputs(binary, UNITS), outputs=outputs, request_id="abc"
+    )
     assert result.get_response()["id"] == "abc"
     rng = result.as_numpy("range")
     assert rng.tolist() == pytest.approx([w / 1000 for w in WANT_RANGE], rel=1e-6)
@@ -81,7 +85,7 @@ def test_default_client_call_binary_everything(server: ServerProcess):
 def test_missing_unit_is_refused_with_a_clear_error(server: ServerProcess):
     from tritonclient.utils import InferenceServerException
 
-    with pytest.raises(InferenceServerException, match="parameters.unit"):
+    with pytest.raises(InferenceServerException, match=r"parameters\.unit"):
         client(server).infer("projectile", inputs(False))
 
 
