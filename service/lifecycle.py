@@ -1,12 +1,24 @@
-"""Process lifecycle flags shared by the worker and the health endpoints."""
+"""Process lifecycle flags shared by the worker, the middleware and the health endpoints.
+
+Draining (SIGTERM): readiness turns false, in-flight requests finish. Retiring (the
+worker reached MAX_REQUESTS): it stops accepting and tells every client to close its
+connection, so no keep-alive connection is cut under a request.
+"""
 
 from __future__ import annotations
 
 import threading
 
-__all__ = ["begin_draining", "is_draining", "reset_draining"]
+__all__ = [
+    "begin_draining",
+    "begin_retiring",
+    "is_draining",
+    "is_retiring",
+    "reset",
+]
 
 _draining = threading.Event()
+_retiring = threading.Event()
 
 
 def begin_draining() -> None:
@@ -19,6 +31,17 @@ def is_draining() -> bool:
     return _draining.is_set()
 
 
-def reset_draining() -> None:
+def begin_retiring() -> None:
+    """Called when the worker has served its quota: responses close their connections."""
+    _retiring.set()
+
+
+def is_retiring() -> bool:
+    """True once the worker is retiring or draining: connections should not be kept."""
+    return _retiring.is_set() or _draining.is_set()
+
+
+def reset() -> None:
     """For tests that simulate a drain in process."""
     _draining.clear()
+    _retiring.clear()

@@ -114,19 +114,29 @@ def test_worker_recycling_drops_nothing(tmp_path: Path):
     with run_server(tmp_path, workers=2, **env) as server:
         first = server.workers()
         statuses = []
-        with httpx.Client(timeout=30) as client:
-            for _ in range(120):
-                statuses.append(client.post(server.url + "/predict", json=small).status_code)
+        # One keep-alive client (the case uvicorn's own limit breaks) and one that opens a
+        # connection per request, interleaved, across several recyclings.
+        with httpx.Client(timeout=30) as keep, httpx.Client(timeout=30) as fresh:
+            for i in range(150):
+                client, headers = (keep, {}) if i % 2 else (fresh, {"connection": "close"})
+                r = client.post(server.url + "/predict", json=small, headers=headers)
+                statuses.append(r.status_code)
+                time.sleep(0.01)
+        deadline = time.monotonic() + 30
+        while server.workers() & first and time.monotonic() < deadline:
+            time.sleep(0.2)
         later = server.workers()
-    assert statuses == [200] * 120
-    assert first != later  # workers really were recycled along the way
+        log = server.log_text()
+    assert statuses == [200] * 150
+    assert not later & first  # every original worker was recycled along the way
+    assert "retiring once open connections close" in log
 
 
 def test_readiness_turns_false_while_draining(app):
     """In process: the drain flag the worker sets on SIGTERM flips both readiness probes."""
     import anyio
 
-    from service.lifecycle import begin_draining, reset_draining
+    from service.lifecycle import begin_draining, reset
 
     async def probe() -> tuple[int, int, int]:
         transport = httpx.ASGITransport(app=app)
@@ -142,4 +152,4 @@ def test_readiness_turns_false_while_draining(app):
     try:
         assert anyio.run(probe) == (503, 503, 200)
     finally:
-        reset_draining()
+        reset()
