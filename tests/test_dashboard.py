@@ -12,7 +12,9 @@ import pytest
 
 from service.metrics import METRIC_NAMES
 
-DASHBOARD = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "dimtensor-serve.json"
+DASHBOARD = (
+    Path(__file__).resolve().parents[1] / "deploy/helm/dimtensor/dashboards/dimtensor-serve.json"
+)
 PROMQL_WORDS = {
     "sum", "max", "min", "avg", "count", "rate", "irate", "increase", "histogram_quantile",
     "by", "without", "on", "ignoring", "and", "or", "unless", "le", "label_values",

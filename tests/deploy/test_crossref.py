@@ -375,3 +375,23 @@ def test_api_disabled_renders_no_api_objects() -> None:
         extra=["--set", "api.enabled=false", "--set", "modelRepository.type=pvc"]
     )
     assert [d["kind"] for d in load_docs(result.stdout)] == ["PersistentVolumeClaim"]
+
+
+def test_dashboard_configmap_carries_the_dashboard_for_the_grafana_sidecar():
+    from tests.deploy.conftest import CI_VALUES
+
+    result = helm_template([CI_VALUES["02-auth-chart-secret"]])
+    assert result.returncode == 0, result.stderr
+    maps = [
+        d
+        for d in load_docs(result.stdout)
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard")
+    ]
+    assert len(maps) == 1
+    meta = maps[0]["metadata"]
+    assert meta["labels"]["grafana_dashboard"] == "1"
+    assert meta["annotations"]["grafana_folder"] == "Inference"
+    shipped = (CHART / "dashboards" / "dimtensor-serve.json").read_text().rstrip("\n")
+    assert maps[0]["data"]["dimtensor-serve.json"] == shipped
+    default = helm_template([])
+    assert "-dashboard" not in default.stdout  # off unless asked for
