@@ -126,6 +126,19 @@ class RequestContextMiddleware:
             )
 
 
+class _SendTracker:
+    """A ``send`` that remembers whether the response has started: an error can only be
+    answered while it has not."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
+
+
 class _BodyTooLarge(HTTPException):
     """Raised from ``receive``; an HTTPException so that FastAPI's body reader re-raises
     it (it turns other exceptions into a 400) and the door answers 413 in its protocol."""
@@ -155,7 +168,7 @@ class BodyLimitMiddleware:
             await self._refuse(scope, send, length)
             return
         received = 0
-        started = False
+        sent = _SendTracker(send)
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -166,15 +179,10 @@ class BodyLimitMiddleware:
                     raise _BodyTooLarge(self.max_bytes)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, sent)
         except _BodyTooLarge:
-            if not started:
+            if not sent.started:
                 await self._refuse(scope, send, f"more than {self.max_bytes}")
 
     async def _refuse(self, scope: Scope, send: Send, received: str) -> None:
@@ -203,16 +211,10 @@ class TimeoutMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        sent = _SendTracker(send)
         with anyio.move_on_after(self.seconds) as scope_timer:
-            await self.app(scope, receive, tracking_send)
-        if scope_timer.cancelled_caught and not started:
+            await self.app(scope, receive, sent)
+        if scope_timer.cancelled_caught and not sent.started:
             await send_error(
                 scope,
                 send,

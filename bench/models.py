@@ -1,0 +1,66 @@
+"""The benchmark's models, written into a temporary repository in the server's own format.
+
+Two plain MLPs (``mlp`` architecture, safetensors weights, seeded so every run serves the
+same numbers):
+
+- ``mlp``: 4 -> 64 -> 64 -> 2, the model of the issue; four scalar inputs with their own
+  units, so a request exercises unit parsing and conversion, not one trivial unit.
+- ``mlp1ms``: the same signature with six hidden layers of 1024, a forward of about a
+  millisecond for one row on one core, for the micro-batching scenario.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors.torch import save_file
+
+from service.models import ArchitectureSpec, resolve_architecture
+
+__all__ = ["MODELS", "SIGNATURE", "write_repository"]
+
+SIGNATURE: dict[str, Any] = {
+    "inputs": [
+        {"name": "length", "unit": "m"},
+        {"name": "speed", "unit": "m/s"},
+        {"name": "mass", "unit": "kg"},
+        {"name": "duration", "unit": "s"},
+    ],
+    "outputs": [
+        {"name": "energy", "unit": "J"},
+        {"name": "power", "unit": "W"},
+    ],
+}
+MODELS: dict[str, list[int]] = {"mlp": [64, 64], "mlp1ms": [1024] * 6}
+
+
+def manifest(name: str, hidden: list[int]) -> dict[str, Any]:
+    """The model.yaml of one benchmark model."""
+    return {
+        "name": name,
+        "version": "1",
+        "description": f"benchmark MLP 4 -> {' -> '.join(map(str, hidden))} -> 2",
+        **SIGNATURE,
+        "architecture": {
+            "name": "mlp",
+            "params": {"in_features": 4, "out_features": 2, "hidden": hidden},
+        },
+        "weights": {"file": "weights.safetensors", "format": "safetensors"},
+    }
+
+
+def write_repository(root: Path) -> Path:
+    """Write every benchmark model under `root`; returns `root`."""
+    for name, hidden in MODELS.items():
+        doc = manifest(name, hidden)
+        folder = root / name / "1"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        torch.manual_seed(0)
+        module = resolve_architecture(ArchitectureSpec.model_validate(doc["architecture"])).build()
+        tensors = {k: v.detach().clone().contiguous() for k, v in module.state_dict().items()}
+        save_file(tensors, str(folder / "weights.safetensors"))
+    return root
