@@ -26,11 +26,12 @@ Policies (the data file header has the full list):
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import lru_cache
 
 from service.errors import UnitLimitError, UnitSyntaxError
 
-from ._parser import parse_expression
+from ._parser import as_float, parse_expression
 from ._quantity import (
     ParsedUnit,
     conversion,
@@ -100,6 +101,9 @@ def _parse_cached(expression: str) -> ParsedUnit:
     return ParsedUnit(
         expression=expression,
         dimension=dimension_from_exponents(term.exponents),
-        scale=term.scale,
-        offset=term.offset,
+        scale=as_float(term.scale),
+        offset=as_float(term.offset),
+        exact=(term.scale, term.offset)
+        if isinstance(term.scale, Fraction) and isinstance(term.offset, Fraction | int)
+        else None,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ._tokens import is_name
 
@@ -46,7 +47,7 @@ class PrefixDefinition:
     """``kilo- = 1e3 = k-``: a long name, an exact factor and one or more symbols."""
 
     name: str
-    factor: float
+    factor: Fraction  # exact: unit scales are products of exact rationals, rounded once
     symbols: tuple[str, ...]
 
     def __post_init__(self) -> None:
@@ -139,7 +140,11 @@ def _prefix(line: str) -> PrefixDefinition:
     parts = _fields(line)
     _require(len(parts) >= 3, "expected '<name>- = <factor> = <symbol>-'")
     _require(all(p.endswith("-") for p in parts[:1] + parts[2:]), "prefix names end with '-'")
-    return PrefixDefinition(parts[0][:-1], float(parts[1]), tuple(p[:-1] for p in parts[2:]))
+    try:
+        factor = Fraction(parts[1])
+    except ValueError:
+        raise ValueError(f"prefix factor {parts[1]!r} is not a number") from None
+    return PrefixDefinition(parts[0][:-1], factor, tuple(p[:-1] for p in parts[2:]))
 
 
 def _unit(line: str) -> UnitDefinition:

@@ -53,6 +53,19 @@ MAX_TOTAL_EXPONENT = 24  # |resulting exponent| of any base dimension
 
 Exponents = tuple[Fraction, ...]
 _ZERO: Exponents = (Fraction(0),) * len(BASE_DIMENSIONS)
+_ONE = Fraction(1)
+
+
+Scale = Fraction | float
+"""Exact (a Fraction) while every step is rational; a float after an irrational power."""
+
+
+def as_float(value: Scale) -> float:
+    """The nearest float, or infinity when the exact value is beyond float range."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +77,8 @@ class Term:
     """
 
     exponents: Exponents
-    scale: float
-    offset: float = 0.0
+    scale: Scale
+    offset: Scale = Fraction(0)
     offset_name: str | None = None
     interval: str | None = None
     pos: int = 0
@@ -236,7 +249,7 @@ class _Parser:
         if tok.kind is Kind.BASE and tok.text in BASE_DIMENSIONS:
             index = BASE_DIMENSIONS.index(tok.text)
             exps = tuple(Fraction(int(k == index)) for k in range(len(BASE_DIMENSIONS)))
-            return Term(exps, 1.0, pos=tok.pos)
+            return Term(exps, _ONE, pos=tok.pos)
         if tok.kind is Kind.LPAREN:
             if depth + 1 > MAX_DEPTH:
                 raise self.limit(f"parentheses nested deeper than {MAX_DEPTH}", tok)
@@ -251,12 +264,15 @@ class _Parser:
 
     def number(self, tok: Token) -> Term:
         if self.data_mode:
-            value = float(tok.text)
-            if not math.isfinite(value) or value <= 0.0:
+            try:
+                value = Fraction(tok.text)
+            except ValueError:
+                raise self.syntax("expected a positive finite number", tok) from None
+            if value <= 0:
                 raise self.syntax("expected a positive finite number", tok)
             return Term(_ZERO, value, pos=tok.pos)
         if tok.text == "1":
-            return Term(_ZERO, 1.0, pos=tok.pos)
+            return Term(_ZERO, _ONE, pos=tok.pos)
         raise self.syntax(
             "numeric factor: only '1' is accepted as a number outside exponents (a unit "
             "is not a quantity; put magnitudes in the values); exponents need '^'",
@@ -274,10 +290,14 @@ class _Parser:
     def raise_to(self, base: Term, exponent: Fraction) -> Term:
         self.refuse_offset(base)
         exps = tuple(e * exponent for e in base.exponents)
-        try:
-            scale = math.pow(base.scale, float(exponent))
-        except (OverflowError, ValueError):
-            scale = math.inf
+        scale: Scale
+        if isinstance(base.scale, Fraction) and exponent.denominator == 1:
+            scale = base.scale ** int(exponent)  # stays exact
+        else:
+            try:
+                scale = math.pow(as_float(base.scale), float(exponent))
+            except (OverflowError, ValueError):
+                scale = math.inf
         return self.checked(replace(base, exponents=exps, scale=scale), base.pos)
 
     def refuse_offset(self, term: Term) -> None:
@@ -304,7 +324,8 @@ class _Parser:
                     expression=self.expression,
                     position=pos,
                 )
-        if not (math.isfinite(term.scale) and term.scale > 0.0):
+        scale = as_float(term.scale)
+        if not (math.isfinite(scale) and scale > 0.0):
             raise UnitLimitError(
                 f"the SI value of {self.expression!r} is outside the range of a 64-bit float; "
                 "expected a unit between about 1e-300 and 1e300 of its SI unit",

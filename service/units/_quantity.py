@@ -7,7 +7,7 @@ service needs only ``value * scale + offset``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -93,6 +93,9 @@ class ParsedUnit:
     dimension: Dimension
     scale: float
     offset: float = 0.0
+    # (scale, offset) as exact rationals when the definition chain allows it, so that a
+    # conversion factor is rounded once (mph -> km/h is exactly 1.609344).
+    exact: tuple[Fraction, Fraction] | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_dimensionless(self) -> bool:
@@ -137,4 +140,7 @@ def conversion(src: ParsedUnit, dst: ParsedUnit) -> tuple[float, float]:
             source_dimension=src_dim,
             target_dimension=dst_dim,
         )
+    if src.exact is not None and dst.exact is not None:
+        (s_scale, s_offset), (d_scale, d_offset) = src.exact, dst.exact
+        return float(s_scale / d_scale), float((s_offset - d_offset) / d_scale)
     return src.scale / dst.scale, (src.offset - dst.offset) / dst.scale

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from importlib import resources
 
 import pytest
@@ -40,10 +41,9 @@ def test_default_file_loads_with_sections_in_order() -> None:
 
 def test_every_prefix_has_an_si_factor() -> None:
     factors = sorted(p.factor for p in read_definitions(TEXT).prefixes)
-    assert factors == sorted(
-        [10.0**e for e in (-30, -27, -24, -21, -18, -15, -12, -9, -6, -3, -2, -1)]
-        + [10.0**e for e in (1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30)]
-    )
+    exponents = [-30, -27, -24, -21, -18, -15, -12, -9, -6, -3, -2, -1]
+    exponents += [1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30]
+    assert factors == sorted(Fraction(10) ** e for e in exponents)  # exact, not rounded
 
 
 def test_micro_has_three_spellings() -> None:
@@ -90,7 +90,7 @@ def test_tiny_registry() -> None:
     assert entry is not None
     assert entry.name == "minute"
     assert reg.prefixed["min"].name == "milliinch"
-    assert reg.exact["degC"].term.offset == 273.15
+    assert reg.exact["degC"].term.offset == Fraction(27315, 100)  # exact
     assert reg.ambiguous["mm"] == ("millimeter", "minute")
     assert reg.suggestions("kmh") == ["km/s"]
 

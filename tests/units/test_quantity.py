@@ -148,3 +148,20 @@ def test_celsius_and_kelvin_are_compatible_but_offset() -> None:
     factor, shift = conversion(parse_unit("degC"), parse_unit("degR"))
     assert factor == pytest.approx(1.8)
     assert shift == pytest.approx(273.15 * 1.8)
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "factor"),
+    [
+        ("mph", "km/h", 1.609344),
+        ("ft/s/s", "m/s^2", 0.3048),
+        ("mph", "m/s", 0.44704),
+        ("in", "cm", 2.54),
+        ("kWh", "J", 3.6e6),
+        ("lb", "g", 453.59237),
+    ],
+)
+def test_conversion_factors_are_rounded_once(src: str, dst: str, factor: float) -> None:
+    """Scales are exact rationals through the whole definition chain and every
+    expression, so a factor that is exact in decimal comes out as that very float."""
+    assert conversion(parse_unit(src), parse_unit(dst))[0] == factor
