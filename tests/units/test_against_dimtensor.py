@@ -38,6 +38,14 @@ KNOWN_DIFFERENCES: dict[str, str] = {
     "in·lb": "as ft·lb",
     "PS": "refused as ambiguous here (metric horsepower or petasiemens)",
     "RT": "dimtensor: ton of refrigeration; here R (ronna) + T (tesla), as pint",
+    "BTU": "dimtensor the IT Btu 1055.05585262 J; here ISO 31-4 1055.056 J, as pint",
+    "BTU/h": "as BTU",
+    "BTU/lb": "as BTU",
+    "BTU/(h·ft²)": "as BTU",
+    "therm": "dimtensor 105505590 J; here 1e5 BTU (ISO), as pint",
+    "inHg": "dimtensor rounds to 3386.389; exact 25.4 mmHg (conventional Hg density)",
+    "ksi": "dimtensor rounds to 6894757; exact kip/in²",
+    "rps": "dimtensor 1 s⁻¹ (cycles); here 2π rad/s, as pint (and as rpm)",
 }
 
 
