@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8080
 export PORT
 
-.PHONY: install tools serve test lint typecheck pytest clean
+.PHONY: install tools serve test lint typecheck pytest clean bench
 
 # The venv is rebuilt whenever the declared or pinned dependencies change.
 $(STAMP): pyproject.toml requirements/constraints.txt
@@ -38,6 +38,10 @@ pytest: $(STAMP) tools
 
 ## Lint, type-check and run every test.
 test: lint typecheck pytest
+
+## The performance benchmark (docs/performance.md): two cores, wrk (apt-get installs it).
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis

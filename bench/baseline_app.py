@@ -9,6 +9,7 @@ It deliberately imports nothing from ``service`` so its start and memory are bar
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def _load(folder: Path) -> nn.Module:
     params = doc["architecture"]["params"]
     widths = [params["in_features"], *params["hidden"], params["out_features"]]
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths, widths[1:], strict=False)):
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
         layers.append(nn.Linear(a, b))
         if i < len(widths) - 2:
             layers.append(nn.Tanh())

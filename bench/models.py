@@ -5,7 +5,7 @@ same numbers):
 
 - ``mlp``: 4 -> 64 -> 64 -> 2, the model of the issue; four scalar inputs with their own
   units, so a request exercises unit parsing and conversion, not one trivial unit.
-- ``mlp1ms``: the same signature with six hidden layers of 1024, a forward of about a
+- ``mlp1ms``: the same signature with seven hidden layers of 1024, a forward of about a
   millisecond for one row on one core, for the micro-batching scenario.
 """
 
@@ -34,7 +34,7 @@ SIGNATURE: dict[str, Any] = {
         {"name": "power", "unit": "W"},
     ],
 }
-MODELS: dict[str, list[int]] = {"mlp": [64, 64], "mlp1ms": [1024] * 6}
+MODELS: dict[str, list[int]] = {"mlp": [64, 64], "mlp1ms": [1024] * 7}
 
 
 def manifest(name: str, hidden: list[int]) -> dict[str, Any]:

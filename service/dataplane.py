@@ -5,12 +5,21 @@ Resolve the model, check every name, parse every unit once (cached), check its
 dimension against the model's signature, convert values into the model's units,
 run the forward pass on plain arrays, convert outputs to the units asked for.
 Errors are the typed domain errors of ``service.errors``; nothing here knows HTTP.
+
+The path has three steps so that sync callers and async doors share every check:
+``prepare`` (everything before the model), ``run`` (the forward pass; the async doors
+may hand it to the micro-batcher of ``service.batching`` instead) and ``finish``
+(outputs checked and converted). ``predict`` and ``predict_async`` chain them.
+Per-request work is kept small for the common 1-row case: a (unit text, model unit)
+pair is parsed and checked once and its factor kept; a plain scalar is converted in
+Python rather than through numpy (the general path still raises every error).
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,12 +40,16 @@ from service.tensors import FloatArray, as_float_array, check_finite, rows_of
 from service.units import ParsedUnit, conversion, dimension_text, parse_unit, same_dimension
 
 __all__ = [
+    "CONVERSION_CACHE_SIZE",
     "DataPlane",
+    "ForwardRunner",
     "PredictObserver",
     "PredictRequest",
     "PredictResult",
+    "Prepared",
     "QuantityIn",
     "QuantityOut",
+    "unit_dimension_text",
 ]
 
 
@@ -78,6 +91,50 @@ class PredictResult:
     outputs: dict[str, QuantityOut]
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request checked and converted: the model and one ``(rows, *shape)`` float64
+    array per declared input, in the model's units; `batched` says whether the request
+    had a row axis (outputs keep it only then)."""
+
+    model: LoadedModel
+    batch: list[FloatArray]
+    rows: int
+    batched: bool
+
+
+class ForwardRunner(Protocol):
+    """Runs forward passes for the async doors (the micro-batcher implements it)."""
+
+    def run(
+        self, model: LoadedModel, batch: Sequence[FloatArray], rows: int
+    ) -> Awaitable[tuple[list[FloatArray], float]]:
+        """The model's outputs for `batch` and the forward seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Conversion:
+    unit: ParsedUnit
+    factor: float
+    shift: float
+    identity: bool
+    # |x| below this converts to a finite value: no need for numpy's error state
+    # (entering np.errstate costs more than the conversion of a few values).
+    safe_below: float
+
+    def apply(self, values: FloatArray) -> FloatArray:
+        """``values * factor + shift``; non-finite results are the caller's to check."""
+        if values.size and float(np.abs(values).max()) < self.safe_below:
+            return values * self.factor + self.shift
+        with np.errstate(over="ignore", invalid="ignore"):
+            return values * self.factor + self.shift
+
+
+CONVERSION_CACHE_SIZE = 4096  # (unit text, model unit) pairs; cleared when full
+_INT64 = 2**63
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
 class PredictObserver(Protocol):
     """Told about every prediction; metrics implement it, the core does not know them."""
 
@@ -109,6 +166,8 @@ class DataPlane:
         max_unit_length: longest unit expression accepted.
         max_rows: most rows one request may carry.
         observer: told of each prediction's outcome (metrics).
+        batcher: runs the forward passes of ``predict_async`` (micro-batching); None:
+            inline.
     """
 
     def __init__(
@@ -119,8 +178,12 @@ class DataPlane:
         max_unit_length: int = 256,
         max_rows: int = 100_000,
         observer: PredictObserver | None = None,
+        batcher: ForwardRunner | None = None,
     ) -> None:
         self.repository = repository
+        self.batcher = batcher
+        self._conversions: dict[tuple[str, str, str], _Conversion] = {}
+        self._signatures: dict[LoadedModel, tuple[dict[str, None], dict[str, None]]] = {}
         self.observer: PredictObserver = observer or _NoObserver()
         self.default_model = default_model or None
         self.max_unit_length = max_unit_length
@@ -150,59 +213,189 @@ class DataPlane:
                 f"{role} '{name}': {exc.message}", **exc.details, **{role: name}
             ) from None
 
-    # --- the path -----------------------------------------------------------------
+    # --- the path: prepare -> run -> finish ----------------------------------------
     def predict(self, request: PredictRequest) -> PredictResult:
-        """Run one request through the model; see the module docstring for the steps."""
-        model: LoadedModel | None = None
+        """Run one request through the model, synchronously (batch jobs, tests, threads)."""
+        model = self._resolved(request)
         try:
-            model = self.resolve(request.model, request.version)
-            result, seconds = self._predict(model, request)
+            prepared = self.prepare_for(model, request)
+            raw, seconds = self.run(prepared)
         except ServiceError as exc:
-            name = model.manifest.name if model else None
-            version = model.manifest.version if model else None
-            self.observer.failed(request.protocol, name, version, exc)
+            self._failed(request, model, exc)
+            raise
+        return self._finished(request, prepared, raw, seconds)
+
+    async def predict_async(self, request: PredictRequest) -> PredictResult:
+        """The same path for the event loop. The forward pass goes through the micro-batcher
+        when one is configured (stacked with concurrent requests); without one it runs
+        inline: for a small request a thread hop costs more than the forward itself."""
+        model = self._resolved(request)
+        try:
+            prepared = self.prepare_for(model, request)
+            if self.batcher is None:
+                raw, seconds = self.run(prepared)
+            else:
+                raw, seconds = await self.batcher.run(model, prepared.batch, prepared.rows)
+        except ServiceError as exc:
+            self._failed(request, model, exc)
+            raise
+        return self._finished(request, prepared, raw, seconds)
+
+    def prepare(self, request: PredictRequest) -> Prepared:
+        """Resolve the model, then :meth:`prepare_for` it."""
+        return self.prepare_for(self.resolve(request.model, request.version), request)
+
+    def prepare_for(self, model: LoadedModel, request: PredictRequest) -> Prepared:
+        """Check names, parse units, check dimensions, shapes and values, and convert every
+        input into the model's unit: one ``(rows, *shape)`` array per declared input."""
+        manifest = model.manifest
+        self._check_names(model, request)
+        values: list[FloatArray | float] = []
+        batch_rows: dict[str, int] = {}
+        for spec, unit in zip(manifest.inputs, model.input_units, strict=True):
+            quantity = request.inputs[spec.name]
+            fast = self._fast_scalar(spec.shape, unit, quantity)
+            if fast is not None:
+                values.append(fast[0])
+                if fast[1]:
+                    batch_rows[spec.name] = 1
+                continue
+            arr, rows = self._input_array(spec.name, spec.shape, unit, quantity)
+            values.append(arr)
+            if rows is not None:
+                batch_rows[spec.name] = rows
+        rows = self._common_rows(batch_rows)
+        batch: list[FloatArray] = []
+        for value, spec in zip(values, manifest.inputs, strict=True):
+            if not isinstance(value, np.ndarray):  # a float from the shortcut
+                batch.append(np.full(rows, value))
+            elif spec.name in batch_rows:
+                batch.append(value)
+            else:
+                batch.append(np.broadcast_to(value, (rows, *spec.shape)))
+        return Prepared(model, batch, rows, bool(batch_rows))
+
+    def run(self, prepared: Prepared) -> tuple[list[FloatArray], float]:
+        """The forward pass on plain arrays; returns the outputs and its seconds."""
+        started = time.perf_counter()
+        raw = prepared.model.predict(prepared.batch)
+        return raw, time.perf_counter() - started
+
+    def finish(
+        self, request: PredictRequest, prepared: Prepared, raw: list[FloatArray]
+    ) -> PredictResult:
+        """Check every output is finite and convert it to the unit asked for."""
+        model = prepared.model
+        manifest = model.manifest
+        outputs: dict[str, QuantityOut] = {}
+        requested = request.outputs or {}
+        for spec, unit, values in zip(manifest.outputs, model.output_units, raw, strict=True):
+            values = values if prepared.batched else values[0]
+            outputs[spec.name] = self._output(spec.name, unit, values, requested.get(spec.name))
+        return PredictResult(
+            manifest.name, manifest.version, prepared.rows, prepared.batched, outputs
+        )
+
+    def _resolved(self, request: PredictRequest) -> LoadedModel:
+        try:
+            return self.resolve(request.model, request.version)
+        except ServiceError as exc:
+            self._failed(request, None, exc)
+            raise
+
+    def _failed(
+        self, request: PredictRequest, model: LoadedModel | None, exc: ServiceError
+    ) -> None:
+        name = model.manifest.name if model else None
+        version = model.manifest.version if model else None
+        self.observer.failed(request.protocol, name, version, exc)
+
+    def _finished(
+        self,
+        request: PredictRequest,
+        prepared: Prepared,
+        raw: list[FloatArray],
+        seconds: float,
+    ) -> PredictResult:
+        try:
+            result = self.finish(request, prepared, raw)
+        except ServiceError as exc:
+            self._failed(request, prepared.model, exc)
             raise
         self.observer.succeeded(
             request.protocol, result.model, result.version, result.rows, seconds
         )
         return result
 
-    def _predict(self, model: LoadedModel, request: PredictRequest) -> tuple[PredictResult, float]:
-        manifest = model.manifest
-        self._check_names(model, request)
-        arrays: list[FloatArray] = []
-        batch_rows: dict[str, int] = {}
-        for spec, unit in zip(manifest.inputs, model.input_units, strict=True):
-            arr, rows = self._input_array(spec.name, spec.shape, unit, request.inputs[spec.name])
-            arrays.append(arr)
-            if rows is not None:
-                batch_rows[spec.name] = rows
-        rows = self._common_rows(batch_rows)
-        batch = [
-            np.broadcast_to(a, (rows, *spec.shape)) if spec.name not in batch_rows else a
-            for a, spec in zip(arrays, manifest.inputs, strict=True)
-        ]
-        started = time.perf_counter()
-        raw = model.predict(batch)
-        seconds = time.perf_counter() - started
-        batched = bool(batch_rows)
-        outputs: dict[str, QuantityOut] = {}
-        requested = request.outputs or {}
-        for spec, unit, values in zip(manifest.outputs, model.output_units, raw, strict=True):
-            values = values if batched else values[0]
-            outputs[spec.name] = self._output(spec.name, unit, values, requested.get(spec.name))
-        return PredictResult(manifest.name, manifest.version, rows, batched, outputs), seconds
+    def _conversion(self, text: str, model_unit: ParsedUnit, role: str, name: str) -> _Conversion:
+        """Parse `text` and check it against `model_unit`, once per (text, model unit):
+        the factor and shift of every accepted pair are kept (bounded), errors are not."""
+        key = (role, text, model_unit.expression)
+        found = self._conversions.get(key)
+        if found is not None:
+            return found
+        unit = self.parse(text, role=role, name=name)
+        if not same_dimension(unit.dimension, model_unit.dimension):
+            raise _mismatch(role, name, model_unit, unit)
+        if role == "input":
+            factor, shift = conversion(unit, model_unit)
+        else:
+            factor, shift = conversion(model_unit, unit)
+        identity = unit is model_unit or (factor == 1.0 and shift == 0.0)
+        safe_below = max(0.0, 0.5 * (_FLOAT_MAX - abs(shift)) / abs(factor))
+        found = _Conversion(unit, factor, shift, identity, safe_below)
+        if len(self._conversions) >= CONVERSION_CACHE_SIZE:
+            self._conversions.clear()
+        self._conversions[key] = found
+        return found
+
+    def _fast_scalar(
+        self, shape: list[int], model_unit: ParsedUnit, quantity: QuantityIn
+    ) -> tuple[float, bool] | None:
+        """One plain number for a scalar input, converted in Python: the common 1-row case
+        without a dozen numpy calls. Returns ``(value, one_row_batch)``: a bare number is
+        unbatched; ``[x]`` (JSON) or a float64 array shaped ``(1,)`` (OIP) is a batch of
+        one row. None sends it down the general path, which also raises every error (so
+        messages come from one place)."""
+        if shape:
+            return None
+        value = quantity.value
+        batch = False
+        kind = type(value)
+        if kind is list and len(value) == 1:
+            value, batch = value[0], True
+            kind = type(value)
+        elif kind is np.ndarray and value.shape == (1,) and value.dtype == np.float64:
+            value, batch = float(value[0]), True
+            kind = float
+        if not (kind is float or (kind is int and -_INT64 <= value < _INT64)):
+            return None
+        x = float(value)
+        if not math.isfinite(x):
+            return None
+        if quantity.unit is not None:
+            found = self._conversions.get(("input", quantity.unit, model_unit.expression))
+            if found is None:
+                return None
+            if not found.identity:
+                x = x * found.factor + found.shift
+                if not math.isfinite(x):
+                    return None
+        return x, batch
 
     def _check_names(self, model: LoadedModel, request: PredictRequest) -> None:
-        declared_in = [s.name for s in model.manifest.inputs]
-        declared_out = [s.name for s in model.manifest.outputs]
+        declared_in, declared_out = self._names(model)
+        if request.inputs.keys() == declared_in.keys() and all(
+            n in declared_out for n in (request.outputs or ())
+        ):
+            return  # the usual case, in two set operations
         unknown = [n for n in request.inputs if n not in declared_in]
         if unknown:
             raise UnexpectedInputError(
                 f"model '{model.manifest.name}' has no input {unknown[0]!r}; "
-                f"expected inputs {declared_in}, received {list(request.inputs)}",
+                f"expected inputs {list(declared_in)}, received {list(request.inputs)}",
                 input=unknown[0],
-                expected=declared_in,
+                expected=list(declared_in),
             )
         missing = [n for n in declared_in if n not in request.inputs]
         if missing:
@@ -210,45 +403,42 @@ class DataPlane:
                 f"model '{model.manifest.name}' needs input {missing[0]!r} "
                 f"({_signature(model, missing[0])}); received inputs {list(request.inputs)}",
                 input=missing[0],
-                expected=declared_in,
+                expected=list(declared_in),
             )
         bad_out = [n for n in (request.outputs or {}) if n not in declared_out]
         if bad_out:
             raise UnexpectedInputError(
                 f"model '{model.manifest.name}' has no output {bad_out[0]!r}; "
-                f"expected outputs {declared_out}",
+                f"expected outputs {list(declared_out)}",
                 output=bad_out[0],
-                expected=declared_out,
+                expected=list(declared_out),
             )
+
+    def _names(self, model: LoadedModel) -> tuple[dict[str, None], dict[str, None]]:
+        """Declared input and output names (ordered, as dicts for set-like key views)."""
+        found = self._signatures.get(model)
+        if found is None:
+            found = (
+                dict.fromkeys(s.name for s in model.manifest.inputs),
+                dict.fromkeys(s.name for s in model.manifest.outputs),
+            )
+            self._signatures[model] = found
+        return found
 
     def _input_array(
         self, name: str, shape: list[int], model_unit: ParsedUnit, quantity: QuantityIn
     ) -> tuple[FloatArray, int | None]:
-        unit = (
-            model_unit
+        conv = (
+            None
             if quantity.unit is None
-            else self.parse(quantity.unit, role="input", name=name)
+            else self._conversion(quantity.unit, model_unit, "input", name)
         )
-        if not same_dimension(unit.dimension, model_unit.dimension):
-            raise DimensionMismatchError(
-                f"input '{name}': expected a quantity of dimension "
-                f"{dimension_text(model_unit.dimension)} (the model's unit is "
-                f"'{model_unit.expression}'), received unit '{unit.expression}' of dimension "
-                f"{dimension_text(unit.dimension)}",
-                input=name,
-                expected_unit=model_unit.expression,
-                expected_dimension=dimension_text(model_unit.dimension),
-                received_unit=unit.expression,
-                received_dimension=dimension_text(unit.dimension),
-            )
-        per_row = max(1, int(np.prod(shape, dtype=np.int64)))
+        per_row = max(1, math.prod(shape))
         arr = as_float_array(quantity.value, name=name, max_values=self.max_rows * per_row)
         check_finite(arr, name=name)
         rows = rows_of(arr, shape, name=name)
-        if unit is not model_unit:
-            factor, shift = conversion(unit, model_unit)
-            with np.errstate(over="ignore", invalid="ignore"):
-                arr = arr * factor + shift
+        if conv is not None and not conv.identity:
+            arr = conv.apply(arr)
             check_finite(arr, name=name)
         return arr, rows
 
@@ -273,23 +463,12 @@ class DataPlane:
     def _output(
         self, name: str, model_unit: ParsedUnit, values: FloatArray, wanted: str | None
     ) -> QuantityOut:
-        unit = model_unit if wanted is None else self.parse(wanted, role="output", name=name)
-        if not same_dimension(unit.dimension, model_unit.dimension):
-            raise DimensionMismatchError(
-                f"output '{name}': the model returns dimension "
-                f"{dimension_text(model_unit.dimension)} (unit '{model_unit.expression}'), "
-                f"requested unit '{unit.expression}' has dimension "
-                f"{dimension_text(unit.dimension)}",
-                output=name,
-                expected_unit=model_unit.expression,
-                expected_dimension=dimension_text(model_unit.dimension),
-                received_unit=unit.expression,
-                received_dimension=dimension_text(unit.dimension),
-            )
-        if unit is not model_unit:
-            factor, shift = conversion(model_unit, unit)
-            with np.errstate(over="ignore", invalid="ignore"):
-                values = values * factor + shift
+        unit = model_unit
+        if wanted is not None:
+            conv = self._conversion(wanted, model_unit, "output", name)
+            unit = conv.unit
+            if not conv.identity:
+                values = conv.apply(values)
         if not np.isfinite(values).all():
             raise NonFiniteError(
                 f"output '{name}': the model produced a non-finite value; the inputs are "
@@ -310,6 +489,46 @@ class DataPlane:
             out = arr * factor + shift
         check_finite(out, name="value", role="output")
         return out, dst
+
+
+_DIMENSION_TEXTS: dict[str, str] = {}
+
+
+def unit_dimension_text(unit: ParsedUnit) -> str:
+    """``dimension_text`` of a parsed unit, kept per expression (every answer names the
+    dimension of every output; the text is built from Fractions, slow to redo)."""
+    text = _DIMENSION_TEXTS.get(unit.expression)
+    if text is None:
+        if len(_DIMENSION_TEXTS) >= CONVERSION_CACHE_SIZE:
+            _DIMENSION_TEXTS.clear()
+        text = _DIMENSION_TEXTS[unit.expression] = dimension_text(unit.dimension)
+    return text
+
+
+def _mismatch(
+    role: str, name: str, model_unit: ParsedUnit, unit: ParsedUnit
+) -> DimensionMismatchError:
+    expected, received = dimension_text(model_unit.dimension), dimension_text(unit.dimension)
+    if role == "input":
+        message = (
+            f"input '{name}': expected a quantity of dimension {expected} (the model's unit "
+            f"is '{model_unit.expression}'), received unit '{unit.expression}' of dimension "
+            f"{received}"
+        )
+    else:
+        message = (
+            f"output '{name}': the model returns dimension {expected} (unit "
+            f"'{model_unit.expression}'), requested unit '{unit.expression}' has dimension "
+            f"{received}"
+        )
+    return DimensionMismatchError(
+        message,
+        **{role: name},
+        expected_unit=model_unit.expression,
+        expected_dimension=expected,
+        received_unit=unit.expression,
+        received_dimension=received,
+    )
 
 
 def _signature(model: LoadedModel, name: str) -> str:

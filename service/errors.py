@@ -21,6 +21,7 @@ Nothing here knows about HTTP: ``service.rest.problems`` maps each ``kind`` to a
     │   └── LimitExceededError         too many rows or values
     ├── ModelNotFoundError (LookupError)      unknown model or version
     ├── ModelNotReadyError             known, but failed to load or still loading
+    ├── OverloadedError                the model's batching queue is full (retry later)
     └── ManifestError (ValueError)     a model.yaml or weights file the server refuses
 """
 
@@ -40,6 +41,7 @@ __all__ = [
     "ModelNotReadyError",
     "NonFiniteError",
     "OffsetUnitError",
+    "OverloadedError",
     "ServiceError",
     "ShapeError",
     "UnexpectedInputError",
@@ -160,6 +162,17 @@ class ModelNotFoundError(ServiceError, LookupError):
 class ModelNotReadyError(ServiceError):
     kind = "model-not-ready"
     title = "Model not ready"
+
+
+class OverloadedError(ServiceError):
+    """The model's queue is full: retry after ``retry_after`` seconds (503 + Retry-After)."""
+
+    kind = "overloaded"
+    title = "Server overloaded"
+
+    @property
+    def retry_after(self) -> int:
+        return int(self.details.get("retry_after", 1))
 
 
 class ManifestError(ServiceError, ValueError):

@@ -75,6 +75,25 @@ class Settings(BaseSettings):
         description="Batches up to this many rows run on the event loop, larger in a thread.",
     )
 
+    # --- micro-batching (service/batching.py) ---
+    batch_enabled: bool = Field(
+        False, description="Stack concurrent requests to one model into one forward pass."
+    )
+    batch_max_rows: int = Field(64, ge=1, description="Most rows in one stacked forward pass.")
+    batch_max_wait_ms: float = Field(
+        2.0,
+        ge=0,
+        description="Longest a request waits for others to join its batch (a lone one does not).",
+    )
+    batch_inline_ms: float = Field(
+        0.1,
+        ge=0,
+        description="Stacked forward passes shorter than this (average) run on the event loop.",
+    )
+    batch_queue_rows: int = Field(
+        1024, ge=1, description="Rows waiting per model before requests get 503 + Retry-After."
+    )
+
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body, in bytes (413 above it)."
     )

@@ -9,19 +9,38 @@ client data, which keeps its numpy-left-operand crash out of reach.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from service.errors import LimitExceededError, NonFiniteError, ShapeError
 
-__all__ = ["FloatArray", "as_float_array", "check_finite", "rows_of"]
+__all__ = ["FloatArray", "as_float_array", "check_finite", "fast_json", "rows_of"]
 
 FloatArray = npt.NDArray[np.float64]
 
 _NUMERIC_KINDS = frozenset("iuf")
+
+
+# 19 digits in a row may be an integer beyond 64 bits, which orjson reads as a float
+# (10**30 -> 1e30) where Python's json keeps an int that the checks refuse.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def fast_json(raw: bytes) -> tuple[bool, Any]:
+    """``(True, value)`` when orjson reads `raw` exactly as Python's json would, else
+    ``(False, None)``: the caller then takes its stdlib path, which also gives every
+    error (NaN/Infinity literals, huge integers, bad UTF-8, malformed JSON) as before."""
+    if _LONG_DIGITS.search(raw):
+        return False, None
+    try:
+        return True, orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False, None
 
 
 def _describe(value: Any) -> str:

@@ -7,12 +7,16 @@ worker accepts connections, so a worker that serves is a worker with warmed mode
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Awaitable, Callable
 
 import torch
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import __version__
+from service.batching import Batcher, BatchPolicy
 from service.dataplane import DataPlane
 from service.logs import configure_logging
 from service.metrics import Metrics, instrument_http
@@ -27,10 +31,10 @@ from service.rest.middleware import (
 from service.rest.native import register_native_endpoints
 from service.rest.problems import install_problem_handlers
 from service.rest.units_api import register_units_endpoints
-from service.rest.v2_endpoints import register_v2_endpoints
+from service.rest.v2_endpoints import register_v2_endpoints, v2_answer
 from service.settings import Settings, get_settings
 
-__all__ = ["create_app"]
+__all__ = ["FastDoors", "create_app"]
 
 log = logging.getLogger("service")
 
@@ -86,6 +90,7 @@ def create_app(
         default_model=settings.default_model,
         max_unit_length=settings.max_unit_length,
         max_rows=settings.max_rows,
+        batcher=_batcher(settings),
     )
     state = ServerState()
     app.state.settings = settings
@@ -103,7 +108,9 @@ def create_app(
         inline_rows=settings.inline_rows,
     )
     # Outermost last: request id and access log see every answer, auth runs before the
-    # body is read, the body limit before parsing, the timeout around the door itself.
+    # body is read, the body limit before parsing, the timeout around the door itself,
+    # and POST /predict skips the generic router inside all of them.
+    app.add_middleware(FastDoors, fastapi=app)
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.auth_enabled:
@@ -112,3 +119,77 @@ def create_app(
     instrument_http(app, metrics, exempt=HEALTH_PATHS)
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def _batcher(settings: Settings) -> Batcher | None:
+    if not settings.batch_enabled:
+        return None
+    return Batcher(
+        BatchPolicy(
+            max_rows=settings.batch_max_rows,
+            max_wait=settings.batch_max_wait_ms / 1000,
+            queue_rows=settings.batch_queue_rows,
+            inline_below=settings.batch_inline_ms / 1000,
+        )
+    )
+
+
+class FastDoors:
+    """ASGI, the innermost middleware: the two prediction doors without the generic router.
+
+    ``POST /predict`` and ``POST /v2/models/{m}[/versions/{v}]/infer`` go straight to the
+    same endpoint functions their FastAPI routes call (the routes stay, for OpenAPI and
+    for every other method and path). Everything outside still applies: auth, body
+    limit, timeout, metrics, request id and access log. What is skipped is Starlette's
+    route matching over every route, its exception middleware and FastAPI's dependency
+    machinery, which together cost more per request than the whole unit work.
+    Failures are answered as the routes answer them: OIP errors by ``v2_answer``, the
+    rest by the app's own exception handlers, looked up by class as Starlette does.
+    """
+
+    def __init__(self, app: ASGIApp, fastapi: FastAPI) -> None:
+        self.app = app
+        self.fastapi = fastapi
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        call = self._door(scope) if scope["type"] == "http" else None
+        if call is None:
+            await self.app(scope, receive, send)
+            return
+        scope["app"] = self.fastapi
+        request = Request(scope, receive)
+        try:
+            response = await call(request)
+        except Exception as exc:
+            response = await self._handled(request, exc)
+        await response(scope, receive, send)
+
+    def _door(self, scope: Scope) -> Callable[[Request], Awaitable[Response]] | None:
+        if scope["method"] != "POST":
+            return None
+        path: str = scope["path"]
+        state = self.fastapi.state
+        if path == "/predict":
+            predict: Callable[[Request], Awaitable[Response]] = state.predict_endpoint
+            return predict
+        if not (path.startswith("/v2/models/") and path.endswith("/infer")):
+            return None
+        parts = path.split("/")  # "", "v2", "models", m, ["versions", v,] "infer"
+        if len(parts) == 5 and parts[3]:
+            name, version = parts[3], None
+        elif len(parts) == 7 and parts[4] == "versions" and parts[3] and parts[5]:
+            name, version = parts[3], parts[5]
+        else:
+            return None
+        infer = state.infer_endpoint
+        return lambda request: v2_answer(infer(name, request, version))
+
+    async def _handled(self, request: Request, exc: Exception) -> Response:
+        for cls in type(exc).__mro__:
+            handler = self.fastapi.exception_handlers.get(cls)
+            if handler is not None:
+                response = handler(request, exc)
+                if inspect.isawaitable(response):
+                    response = await response
+                return response
+        raise exc

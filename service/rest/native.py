@@ -3,17 +3,33 @@
 A thin door: it turns the body into a ``PredictRequest``, calls the data plane and
 turns the result into JSON. Every check lives in the core; errors are raised as they
 come and mapped to problem details by ``service.rest.problems``.
+
+``/predict`` reads its body itself (orjson, stdlib json only for what orjson refuses
+but Python's json accepts: NaN, Infinity, huge integers) and validates it with the same
+pydantic model FastAPI would, raising the same ``RequestValidationError``: FastAPI's
+generic body machinery cost more than the whole unit work of a 1-row request. The
+OpenAPI document still names ``PredictRequestBody`` (``openapi_extra``).
 """
 
 from __future__ import annotations
 
+import email.message
+import json
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+import orjson
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
-from service.dataplane import DataPlane, PredictRequest, PredictResult, QuantityIn
+from service.dataplane import (
+    DataPlane,
+    PredictRequest,
+    PredictResult,
+    QuantityIn,
+    unit_dimension_text,
+)
 from service.errors import ModelNotFoundError, ModelNotReadyError
 from service.models import ModelStatus
 from service.rest.problems import problem_responses
@@ -25,9 +41,19 @@ from service.rest.schemas import (
     PredictResponseBody,
     TensorInfo,
 )
+from service.tensors import fast_json
 from service.units import dimension_exponents, dimension_text, parse_unit
 
-__all__ = ["register_native_endpoints"]
+__all__ = ["parse_predict_body", "register_native_endpoints"]
+
+_PREDICT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequestBody"}}
+        },
+    }
+}
 
 
 def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows: int) -> None:
@@ -39,8 +65,9 @@ def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows
         response_model=PredictResponseBody,
         responses=problem_responses(400, 404, 422, 503),
         summary="Predict with unit-tagged inputs",
+        openapi_extra=_PREDICT_BODY,
     )
-    async def predict(body: PredictRequestBody, http: Request) -> JSONResponse:
+    async def predict(http: Request) -> Response:
         """Run a model on inputs in any compatible units.
 
         Inputs are converted to the model's units; outputs come back in the units
@@ -50,6 +77,7 @@ def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows
         Returns:
             ``{"model", "version", "outputs": {NAME: {"value", "unit", "dimension"}}}``
         """
+        body = parse_predict_body(await http.body(), http.headers.get("content-type"))
         request = PredictRequest(
             inputs={k: QuantityIn(q.value, q.unit) for k, q in body.inputs.items()},
             model=body.model,
@@ -62,9 +90,11 @@ def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows
                 dataplane.predict, request, abandon_on_cancel=True
             )
         else:
-            result = dataplane.predict(request)
+            result = await dataplane.predict_async(request)
         http.state.model = result.model
-        return JSONResponse(_predict_json(result))
+        return Response(orjson.dumps(_predict_json(result)), media_type="application/json")
+
+    app.state.predict_endpoint = predict  # for the app's fast door (service.rest.app)
 
     @router.get("/v1/models", response_model=ModelList, summary="List models and signatures")
     async def list_models() -> ModelList:
@@ -92,6 +122,80 @@ def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows
         return _model_info(dataplane, name)
 
     app.include_router(router)
+    _document_body_schema(app)
+
+
+def parse_predict_body(raw: bytes, content_type: str | None) -> PredictRequestBody:
+    """The body as FastAPI would read it for a ``PredictRequestBody`` parameter: JSON
+    when the content type is JSON, otherwise the bytes (refused as invalid)."""
+    if not raw:  # FastAPI's answer to a missing required body
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    doc: Any = raw
+    if _is_json(content_type):
+        parsed, doc = fast_json(raw)
+        if not parsed:
+            doc = _lenient_json(raw)
+    try:
+        return PredictRequestBody.model_validate(doc, from_attributes=True)  # as FastAPI
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in errors], body=doc
+        ) from None
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:  # FastAPI's strict_content_type: no type, no JSON
+        return False
+    if content_type == "application/json" or content_type.startswith("application/json;"):
+        return True
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+def _lenient_json(raw: bytes) -> Any:
+    """Python's json, as FastAPI reads bodies: NaN/Infinity literals and big integers are
+    accepted here (the core refuses them with a precise problem), bad JSON is a 400."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", exc.pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": exc.msg},
+                }
+            ],
+            body=exc.doc,
+        ) from None
+    except Exception as exc:  # RecursionError, UnicodeDecodeError: as FastAPI answers
+        raise HTTPException(400, "There was an error parsing the body") from exc
+
+
+def _document_body_schema(app: FastAPI) -> None:
+    """Keep PredictRequestBody in the OpenAPI components: /predict reads its body by hand."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        if "PredictRequestBody" not in components:
+            doc = PredictRequestBody.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in doc.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components["PredictRequestBody"] = doc
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _approx_rows(body: PredictRequestBody) -> int:
@@ -109,7 +213,7 @@ def _predict_json(result: PredictResult) -> dict[str, Any]:
             name: {
                 "value": out.values.tolist(),
                 "unit": out.unit.expression,
-                "dimension": dimension_text(out.unit.dimension),
+                "dimension": unit_dimension_text(out.unit),
             }
             for name, out in result.outputs.items()
         },

@@ -38,6 +38,7 @@ PROBLEM_STATUS: tuple[tuple[type[errors.ServiceError], int], ...] = (
     (errors.InputError, 422),
     (errors.ModelNotFoundError, 404),
     (errors.ModelNotReadyError, 503),
+    (errors.OverloadedError, 503),
     (errors.ManifestError, 503),
 )
 
@@ -108,7 +109,10 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.ServiceError)  # noqa: S101 - registered for this class only
     status = status_for(exc)
     log.info("problem %s: %s", exc.kind, exc.message)
-    return problem_response(request, status, exc.kind, exc.title, exc.message, **exc.details)
+    response = problem_response(request, status, exc.kind, exc.title, exc.message, **exc.details)
+    if isinstance(exc, errors.OverloadedError):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

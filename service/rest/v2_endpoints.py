@@ -9,11 +9,12 @@ ready), mapped by ``V2Route`` from the same domain errors the native door maps.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio.to_thread
 import numpy as np
+import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,8 +23,14 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from service import __version__
-from service.dataplane import DataPlane, PredictRequest, PredictResult, QuantityIn
-from service.errors import InputError, ModelNotReadyError, ServiceError
+from service.dataplane import (
+    DataPlane,
+    PredictRequest,
+    PredictResult,
+    QuantityIn,
+    unit_dimension_text,
+)
+from service.errors import InputError, ModelNotReadyError, OverloadedError, ServiceError
 from service.models import LoadedModel
 from service.rest.health import ServerState
 from service.rest.problems import status_for
@@ -40,10 +47,10 @@ from service.rest.v2_datamodels import (
     ServerMetadataResponse,
     V2Error,
 )
-from service.tensors import FloatArray
+from service.tensors import FloatArray, fast_json
 from service.units import dimension_text
 
-__all__ = ["EXTENSIONS", "register_v2_endpoints"]
+__all__ = ["EXTENSIONS", "register_v2_endpoints", "v2_answer"]
 
 EXTENSIONS = ["units"]
 NUMERIC_DATATYPES = frozenset(DTYPES)
@@ -82,24 +89,32 @@ def v2_error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+async def v2_answer(call: Awaitable[Response]) -> Response:
+    """Await an OIP endpoint, mapping its failures to ``{"error"}`` (422 becomes 400)."""
+    try:
+        return await call
+    except ServiceError as exc:
+        status = status_for(exc)
+        response = v2_error(400 if status == 422 else status, exc.message)
+        if isinstance(exc, OverloadedError):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except RequestValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        return v2_error(400, f"invalid inference request at {loc}: {first.get('msg')}")
+    except HTTPException as exc:
+        return v2_error(exc.status_code, str(exc.detail))
+
+
 class V2Route(APIRoute):
-    """Maps every failure inside an OIP endpoint to ``{"error"}`` (422 becomes 400)."""
+    """Maps every failure inside an OIP endpoint to ``{"error"}`` (see :func:`v2_answer`)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except ServiceError as exc:
-                status = status_for(exc)
-                return v2_error(400 if status == 422 else status, exc.message)
-            except RequestValidationError as exc:
-                first = exc.errors()[0] if exc.errors() else {}
-                loc = ".".join(str(p) for p in first.get("loc", ()))
-                return v2_error(400, f"invalid inference request at {loc}: {first.get('msg')}")
-            except HTTPException as exc:
-                return v2_error(exc.status_code, str(exc.detail))
+            return await v2_answer(handler(request))
 
         return route
 
@@ -175,9 +190,10 @@ def register_v2_endpoints(
                 dataplane.predict, request, abandon_on_cancel=True
             )
         else:
-            result = dataplane.predict(request)
+            result = await dataplane.predict_async(request)
         return _encode(result, body, doc)
 
+    app.state.infer_endpoint = infer  # for the app's fast door (service.rest.app)
     app.include_router(router)
     _document_request_schema(app)
 
@@ -215,8 +231,12 @@ _INFER_BODY: dict[str, Any] = {
 
 
 def _parse_infer(raw: bytes, header_length: str | None) -> tuple[dict[str, Any], InferenceRequest]:
+    doc: Any = None
+    if header_length is None:
+        _, doc = fast_json(raw)  # anything it cannot read exactly goes the stdlib way below
     try:
-        doc = split_request(raw, header_length)
+        if not isinstance(doc, dict):
+            doc = split_request(raw, header_length)
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, ServiceError):
             raise
@@ -230,13 +250,15 @@ def _parse_infer(raw: bytes, header_length: str | None) -> tuple[dict[str, Any],
 
 
 def _encode(result: PredictResult, body: InferenceRequest, doc: dict[str, Any]) -> Response:
-    response = _to_response(result, body).model_dump(exclude_none=True)
+    response = _to_response(result, body)
     wanted = {o.get("name"): o for o in doc.get("outputs") or [] if isinstance(o, dict)}
     binary = {
         o["name"]: result.outputs[o["name"]].values
         for o in response["outputs"]
         if wants_binary(doc, wanted.get(o["name"]))
     }
+    if not binary:
+        return Response(orjson.dumps(response), media_type="application/json")
     content, header_length = encode_response(response, binary)
     if header_length is None:
         return Response(content, media_type="application/json")
@@ -382,7 +404,8 @@ def _check_datatype(flat: list[Any], datatype: str, where: str) -> None:
             )
 
 
-def _to_response(result: PredictResult, body: InferenceRequest) -> InferenceResponse:
+def _to_response(result: PredictResult, body: InferenceRequest) -> dict[str, Any]:
+    """``InferenceResponse`` as a dict (built directly: no validate/dump round trip)."""
     wanted = [o.name for o in body.outputs] if body.outputs else list(result.outputs)
     outputs = []
     for name in wanted:
@@ -395,16 +418,13 @@ def _to_response(result: PredictResult, body: InferenceRequest) -> InferenceResp
                 "datatype": "FP64",
                 "parameters": {
                     "unit": out.unit.expression,
-                    "dimension": dimension_text(out.unit.dimension),
+                    "dimension": unit_dimension_text(out.unit),
                 },
                 "data": values.ravel().tolist(),
             }
         )
-    return InferenceResponse.model_validate(
-        {
-            "model_name": result.model,
-            "model_version": result.version,
-            "id": body.id,
-            "outputs": outputs,
-        }
-    )
+    response: dict[str, Any] = {"model_name": result.model, "model_version": result.version}
+    if body.id is not None:
+        response["id"] = body.id
+    response["outputs"] = outputs
+    return response

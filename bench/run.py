@@ -1,0 +1,313 @@
+"""Start each server pinned to core 0, drive it with wrk pinned to core 1, print one table.
+
+Scenarios (one run, same machine, same load generator):
+
+- ``baseline``: bench/baseline_app.py under uvicorn (no units), model ``mlp``.
+- ``native``: ``python -m service`` (gunicorn, one uvicorn worker), ``POST /predict``
+  with four inputs in their own units (two converted) and one output converted.
+- ``oip``: the same server, ``POST /v2/models/mlp/infer`` with ``parameters.unit``.
+- ``baseline-1ms``: the baseline on ``mlp1ms`` with 64 connections, for reference.
+- ``batch-off`` / ``batch-on``: the server on ``mlp1ms`` with 64 connections, micro-batching
+  disabled and enabled (``BATCH_ENABLED``); ``batch-on-inline`` runs the stacked forward
+  on the event loop instead of the forward thread (``BATCH_INLINE_MS=50``).
+
+For each: requests/s, p50/p99 latency, non-2xx answers, cold start (process start until
+``/readyz`` answers 200) and the worker's RSS after the load. Durations are flags so a
+smoke test can run the whole thing in seconds.
+"""
+
+# ruff: noqa: S603, S607 - a benchmark driver: fixed argv of apt-get, taskset, wrk, python
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.models import write_repository
+
+__all__ = ["main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = Path(__file__).with_name("post.lua")
+SERVER_CORE = "0"
+LOAD_CORE = "1"
+NATIVE_BODY: dict[str, Any] = {
+    "model": "{model}",
+    "inputs": {
+        "length": {"value": 1.5, "unit": "m"},
+        "speed": {"value": 72.0, "unit": "km/h"},
+        "mass": {"value": 500.0, "unit": "g"},
+        "duration": {"value": 2.0, "unit": "s"},
+    },
+    "outputs": {"energy": "kJ"},
+}
+OIP_BODY: dict[str, Any] = {
+    "inputs": [
+        {"name": n, "shape": [1], "datatype": "FP64", "parameters": {"unit": u}, "data": [v]}
+        for n, u, v in (("length", "m", 1.5), ("speed", "km/h", 72.0), ("mass", "g", 500.0),
+                        ("duration", "s", 2.0))
+    ],
+    "outputs": [{"name": "energy", "parameters": {"unit": "kJ"}}, {"name": "power"}],
+}  # fmt: skip
+BASELINE_BODY = {"inputs": [[1.5, 20.0, 0.5, 2.0]]}
+
+
+@dataclass
+class Result:
+    """One scenario's numbers."""
+
+    name: str
+    connections: int
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    non_2xx: int = 0
+    socket_errors: int = 0
+    cold_start_s: float = 0.0
+    rss_mib: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ensure_wrk() -> str:
+    """The wrk binary; installed from Debian with apt-get when missing."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk not found: installing it with apt-get (Debian package 'wrk')", file=sys.stderr)
+    apt = ["apt-get", "install", "-y", "-q", "wrk"]
+    if subprocess.run(apt, check=False, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+        subprocess.run(apt, check=True, capture_output=True)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is required: apt-get install -y wrk")
+    return found
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _ready(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        conn.request("GET", "/readyz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of one process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+    cold_start_s: float
+
+    def worker_pid(self) -> int:
+        kids = _children(self.proc.pid)  # gunicorn: the worker; uvicorn: none (itself)
+        return kids[0] if kids else self.proc.pid
+
+
+@contextmanager
+def serve(argv: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[Server]:
+    """Start `argv` pinned to the server core; yield once /readyz answers 200."""
+    full_env = {**os.environ, **env, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            ["taskset", "-c", SERVER_CORE, *(a.replace("{port}", str(port)) for a in argv)],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            while not _ready(port):
+                if proc.poll() is not None or time.perf_counter() - started > 120:
+                    raise RuntimeError(f"{argv} did not become ready; see {log}")
+                time.sleep(0.005)
+            yield Server(proc, port, time.perf_counter() - started)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def drive(
+    wrk: str, port: int, path: str, body: Path, connections: int, seconds: float
+) -> dict[str, Any]:
+    """Run wrk pinned to the load core; returns the JSON line post.lua prints."""
+    argv = [
+        "taskset", "-c", LOAD_CORE, wrk, "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+        "--timeout", "10s", "-s", str(LUA), f"http://127.0.0.1:{port}{path}", "--", str(body),
+    ]  # fmt: skip
+    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("BENCH_JSON "))
+    return dict(json.loads(line.removeprefix("BENCH_JSON ")))
+
+
+def scenario(
+    wrk: str, name: str, argv: list[str], env: dict[str, str], path: str, body: dict[str, Any],
+    connections: int, seconds: float, warmup: float, work: Path,
+) -> Result:  # fmt: skip
+    """Start one server, warm it up, measure, and take its worker's RSS."""
+    body_file = work / f"{name}.json"
+    body_file.write_text(json.dumps(body))
+    port = free_port()
+    with serve(argv, env, port, work / f"{name}.log") as server:
+        if warmup > 0:
+            drive(wrk, port, path, body_file, connections, warmup)
+        stats = drive(wrk, port, path, body_file, connections, seconds)
+        rss = rss_mib(server.worker_pid())
+    return Result(
+        name=name,
+        connections=connections,
+        rps=stats["rps"],
+        p50_ms=stats["p50_us"] / 1000,
+        p99_ms=stats["p99_us"] / 1000,
+        non_2xx=stats["non_2xx"],
+        socket_errors=stats["socket_errors"],
+        cold_start_s=server.cold_start_s,
+        rss_mib=rss,
+    )
+
+
+def run(seconds: float, warmup: float, only: set[str] | None) -> list[Result]:
+    """Every scenario in one run; `only` keeps a subset (names as in the table)."""
+    wrk = ensure_wrk()
+    work = Path(tempfile.mkdtemp(prefix="dimtensor-bench-"))
+    repo = write_repository(work / "models")
+    python = sys.executable
+    service_env = {
+        "MODEL_REPOSITORY": str(repo),
+        "DEFAULT_MODEL": "mlp",
+        "WEB_CONCURRENCY": "1",
+        "TORCH_THREADS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(work / "prometheus"),
+    }
+    baseline_argv = [
+        python, "-m", "uvicorn", "bench.baseline_app:app", "--host", "127.0.0.1",
+        "--port", "{port}", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    server_argv = [python, "-m", "service"]
+    native = json.loads(json.dumps(NATIVE_BODY).replace("{model}", "mlp"))
+    native_1ms = json.loads(json.dumps(NATIVE_BODY).replace("{model}", "mlp1ms"))
+    plan: list[tuple[str, list[str], dict[str, str], str, dict[str, Any], int]] = [
+        ("baseline", baseline_argv, {"BENCH_MODEL": str(repo / "mlp" / "1")}, "/predict",
+         BASELINE_BODY, 16),
+        ("native", server_argv, service_env, "/predict", native, 16),
+        ("oip", server_argv, service_env, "/v2/models/mlp/infer", OIP_BODY, 16),
+        ("baseline-1ms", baseline_argv, {"BENCH_MODEL": str(repo / "mlp1ms" / "1")},
+         "/predict", BASELINE_BODY, 64),
+        ("batch-off", server_argv, {**service_env, "BATCH_ENABLED": "false"}, "/predict",
+         native_1ms, 64),
+        ("batch-on", server_argv, {**service_env, "BATCH_ENABLED": "true"}, "/predict",
+         native_1ms, 64),
+        ("batch-on-inline", server_argv,
+         {**service_env, "BATCH_ENABLED": "true", "BATCH_INLINE_MS": "50"}, "/predict",
+         native_1ms, 64),
+    ]  # fmt: skip
+    results = []
+    for name, argv, env, path, body, conns in plan:
+        if only and name not in only:
+            continue
+        print(f"... {name}", file=sys.stderr, flush=True)
+        results.append(scenario(wrk, name, argv, env, path, body, conns, seconds, warmup, work))
+    shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def table(results: list[Result]) -> str:
+    """The results as a Markdown table, with ratios to the baseline of each group."""
+    by_name = {r.name: r for r in results}
+    reference = {
+        "native": "baseline",
+        "oip": "baseline",
+        "batch-off": "baseline-1ms",
+        "batch-on": "batch-off",
+        "batch-on-inline": "batch-off",
+    }
+    lines = [
+        "| scenario | conns | req/s | ratio | p50 ms | p99 ms | non-2xx | cold start s | RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        ref = by_name.get(reference.get(r.name, ""))
+        ratio = f"{r.rps / ref.rps:.2f}x {ref.name}" if ref and ref.rps else "-"
+        lines.append(
+            f"| {r.name} | {r.connections} | {r.rps:,.0f} | {ratio} | {r.p50_ms:.2f} | "
+            f"{r.p99_ms:.2f} | {r.non_2xx + r.socket_errors} | {r.cold_start_s:.2f} | "
+            f"{r.rss_mib:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """One line naming the machine the numbers come from."""
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, run, print the machine line and the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per scenario")
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
+    parser.add_argument("--only", nargs="*", help="scenario names to run (default: all)")
+    args = parser.parse_args(argv)
+    if len(os.sched_getaffinity(0)) < 2 and (os.cpu_count() or 1) < 2:
+        raise SystemExit("the benchmark needs two cores: one for the server, one for wrk")
+    results = run(args.seconds, args.warmup, set(args.only) if args.only else None)
+    print(f"machine: {machine()}")
+    print(f"server pinned to core {SERVER_CORE}, wrk (2 threads) pinned to core {LOAD_CORE}")
+    print(table(results))

@@ -1,0 +1,46 @@
+"""The benchmark runs end to end: two servers, wrk, one table (no timing is asserted)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.run import Result, table
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def test_table_states_ratios_against_the_right_baseline():
+    rows = [
+        Result("baseline", 16, rps=1000.0),
+        Result("native", 16, rps=950.0),
+        Result("batch-off", 64, rps=100.0),
+        Result("batch-on", 64, rps=350.0),
+    ]
+    text = table(rows)
+    assert "| native | 16 | 950 | 0.95x baseline |" in text
+    assert "| batch-on | 64 | 350 | 3.50x batch-off |" in text
+
+
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (make bench installs it)"
+)
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the benchmark pins to two cores")
+def test_bench_runs_end_to_end_on_a_tiny_duration():
+    argv = [sys.executable, "-m", "bench", "--seconds", "1", "--warmup", "0"]
+    argv += ["--only", "baseline", "native"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("machine: ") for line in lines)
+    native = next(line for line in lines if line.startswith("| native |"))
+    cells = [c.strip() for c in native.strip("|").split("|")]
+    assert cells[3].endswith("x baseline")
+    assert cells[6] == "0"  # no non-2xx answer: the requests were valid

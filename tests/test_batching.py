@@ -1,0 +1,405 @@
+"""Micro-batching (service/batching.py) as a specification.
+
+- Batching equals no batching: each request's answer from a stacked forward pass is the
+  unbatched answer, bit for bit for analytic models and within float32 GEMM rounding
+  (``RTOL``/``ATOL``) for learned ones.
+- Concurrent requests share forward passes; a lone request does not wait the window.
+- A full queue refuses with 503 + Retry-After, in each door's protocol.
+- A failing forward pass fails every request of its batch with the same error.
+
+No assertion here is about speed: machines are shared; the benchmark measures that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from service.batching import Batcher, BatchPolicy
+from service.dataplane import DataPlane, PredictRequest, PredictResult, QuantityIn
+from service.errors import ManifestError, OverloadedError
+from service.models import LoadedModel, ModelRepository
+from service.rest.app import create_app
+from service.settings import Settings
+from service.units import conversion
+from tests.models.kit import mlp_manifest, write_model
+
+# float32 GEMM may sum in another order for another batch size: a few float32 ulps of the
+# model's output scale (O(1) in the model's unit), so the absolute part is in the model's
+# unit and scales with the conversion to the unit asked for.
+RTOL = 1e-5
+ATOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> ModelRepository:
+    """The embedded analytic projectile plus a learned toy MLP (a [m], b [s] x2 -> out [m] x2)."""
+    root: Path = tmp_path_factory.mktemp("models")
+    write_model(root, mlp_manifest("toy"))
+    from service.models import default_repository_path
+
+    for name in ("projectile",):
+        src = default_repository_path() / name
+        for path in src.rglob("*"):
+            if path.is_file():
+                dst = root / path.relative_to(default_repository_path())
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes(path.read_bytes())
+    return ModelRepository.load(root)
+
+
+def unbatched(repository: ModelRepository) -> DataPlane:
+    return DataPlane(repository, default_model="toy")
+
+
+def batched(repository: ModelRepository, **policy: Any) -> DataPlane:
+    return DataPlane(repository, default_model="toy", batcher=Batcher(BatchPolicy(**policy)))
+
+
+def toy(a: Any, b: Any, out_unit: str | None = None) -> PredictRequest:
+    return PredictRequest(
+        inputs={"a": QuantityIn(a, "km"), "b": QuantityIn(b, "ms")},
+        model="toy",
+        outputs={"out": out_unit} if out_unit else None,
+    )
+
+
+def projectile(speed: Any, angle: Any) -> PredictRequest:
+    return PredictRequest(
+        inputs={
+            "speed": QuantityIn(speed, "km/h"),
+            "angle": QuantityIn(angle, "deg"),
+            "g": QuantityIn(9.80665, "m/s^2"),
+        },
+        model="projectile",
+    )
+
+
+async def gather(plane: DataPlane, requests: list[PredictRequest]) -> list[PredictResult]:
+    return list(await asyncio.gather(*(plane.predict_async(r) for r in requests)))
+
+
+def same(a: PredictResult, b: PredictResult, *, exact: bool, model: LoadedModel) -> None:
+    assert (a.model, a.version, a.rows, a.batched) == (b.model, b.version, b.rows, b.batched)
+    assert a.outputs.keys() == b.outputs.keys()
+    model_units = dict(zip(a.outputs, model.output_units, strict=True))
+    for name, out in a.outputs.items():
+        ref = b.outputs[name]
+        assert out.unit.expression == ref.unit.expression
+        assert out.values.shape == ref.values.shape
+        if exact:
+            np.testing.assert_array_equal(out.values, ref.values)
+        else:
+            factor, _ = conversion(model_units[name], out.unit)
+            atol = ATOL * abs(factor)
+            np.testing.assert_allclose(out.values, ref.values, rtol=RTOL, atol=atol)
+
+
+finite = st.floats(-100, 100, allow_nan=False)
+rows = st.lists(finite, min_size=1, max_size=4)
+
+
+@st.composite
+def toy_requests(draw: st.DrawFn) -> PredictRequest:
+    """1-row scalars or a batch of rows, outputs in the model's unit or another."""
+    if draw(st.booleans()):
+        a: Any = draw(finite)
+        b: Any = [draw(finite), draw(finite)]
+    else:
+        n = draw(st.integers(1, 4))
+        a = draw(st.lists(finite, min_size=n, max_size=n))
+        b = draw(st.lists(st.lists(finite, min_size=2, max_size=2), min_size=n, max_size=n))
+    return toy(a, b, draw(st.sampled_from([None, "m", "mm", "ft"])))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests=st.lists(toy_requests(), min_size=1, max_size=12))
+def test_batching_equals_no_batching_for_a_learned_model(
+    repository: ModelRepository, requests: list[PredictRequest]
+):
+    plain = unbatched(repository)
+    expected = [plain.predict(r) for r in requests]
+    got = asyncio.run(gather(batched(repository, max_rows=8), requests))
+    for g, e in zip(got, expected, strict=True):
+        same(g, e, exact=False, model=repository.get("toy"))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    requests=st.lists(
+        st.builds(projectile, st.floats(1, 300) | rows, st.floats(1, 89)), min_size=1, max_size=10
+    )
+)
+def test_batching_is_exact_for_an_analytic_model(
+    repository: ModelRepository, requests: list[PredictRequest]
+):
+    plain = unbatched(repository)
+    expected = [plain.predict(r) for r in requests]
+    got = asyncio.run(gather(batched(repository), requests))
+    for g, e in zip(got, expected, strict=True):
+        same(g, e, exact=True, model=repository.get("projectile"))
+
+
+@pytest.fixture
+def forward_calls(repository: ModelRepository) -> Iterator[list[int]]:
+    """Rows of every forward pass of the toy model (a spy on its instance)."""
+    model = repository.get("toy")
+    calls: list[int] = []
+    original = model.predict
+
+    def spy(inputs: Any) -> Any:
+        calls.append(len(inputs[0]))
+        return original(inputs)
+
+    model.predict = spy  # type: ignore[method-assign]
+    yield calls
+    del model.predict
+
+
+@pytest.mark.parametrize(
+    ("clients", "max_rows", "most_passes"),
+    [
+        (8, 64, 1),  # all arrive in one loop turn: one forward pass of 8 rows
+        (8, 2, 4),  # max_rows caps each pass
+        (1, 64, 1),
+    ],
+)
+def test_concurrent_requests_share_forward_passes(
+    repository: ModelRepository,
+    forward_calls: list[int],
+    clients: int,
+    max_rows: int,
+    most_passes: int,
+):
+    requests = [toy(float(i), [1.0, 2.0]) for i in range(clients)]
+    asyncio.run(gather(batched(repository, max_rows=max_rows), requests))
+    assert sum(forward_calls) == clients
+    assert len(forward_calls) <= most_passes
+    assert max(forward_calls) <= max_rows
+
+
+@pytest.mark.parametrize(
+    ("inline_below", "thread"),
+    [
+        (0.0, "forward"),  # every stacked pass in the forward thread, off the event loop
+        (3600.0, "MainThread"),  # all shorter than an hour: on the event loop
+    ],
+)
+def test_long_forward_passes_run_off_the_event_loop(
+    repository: ModelRepository, inline_below: float, thread: str
+):
+    model = repository.get("toy")
+    original = model.predict
+    threads: list[str] = []
+
+    def spy(inputs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return original(inputs)
+
+    model.predict = spy  # type: ignore[method-assign]
+    try:
+        plane = batched(repository, inline_below=inline_below)
+
+        async def three_rounds() -> None:
+            for _ in range(3):  # the first pass, with no average yet, always takes the thread
+                await plane.predict_async(toy(1.0, [1.0, 2.0]))
+
+        asyncio.run(three_rounds())
+    finally:
+        del model.predict
+    assert threads[0].startswith("forward")
+    assert all(t.startswith(thread) for t in threads[1:]), threads
+
+
+def test_a_lone_request_does_not_wait_the_window(repository: ModelRepository):
+    # A one-minute window: waiting it would trip wait_for's generous bound.
+    plane = batched(repository, max_wait=60.0)
+
+    async def one() -> PredictResult:
+        return await asyncio.wait_for(plane.predict_async(toy(1.0, [1.0, 2.0])), timeout=30)
+
+    assert asyncio.run(one()).rows == 1
+
+
+def test_a_failing_forward_pass_fails_each_request_of_its_batch(repository: ModelRepository):
+    model = repository.get("toy")
+
+    def broken(inputs: Any) -> Any:
+        raise ManifestError("forward pass returned shape [1], the declared outputs need [3, 2]")
+
+    model.predict = broken  # type: ignore[method-assign]
+    try:
+
+        async def run() -> list[Any]:
+            plane = batched(repository)
+            requests = [toy(float(i), [1.0, 2.0]) for i in range(3)]
+            return list(
+                await asyncio.gather(
+                    *(plane.predict_async(r) for r in requests), return_exceptions=True
+                )
+            )
+
+        outcomes = asyncio.run(run())
+    finally:
+        del model.predict
+    assert all(isinstance(o, ManifestError) for o in outcomes)
+
+
+class Gate:
+    """Blocks the toy model's forward passes until opened (a full queue, on demand)."""
+
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+        self.open = threading.Event()
+        self.original = model.predict
+
+    def __enter__(self) -> Gate:
+        def gated(inputs: Any) -> Any:
+            self.open.wait(timeout=30)
+            return self.original(inputs)
+
+        self.model.predict = gated  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.open.set()
+        del self.model.predict
+
+
+def test_a_full_queue_refuses_at_once(repository: ModelRepository):
+    plane = batched(repository, max_rows=1, queue_rows=2)
+
+    async def run() -> list[Any]:
+        with Gate(repository.get("toy")) as gate:
+            tasks = [asyncio.ensure_future(plane.predict_async(toy(1.0, [1.0, 2.0])))]
+            await asyncio.sleep(0.05)  # the first is in the (blocked) forward pass
+            tasks += [asyncio.ensure_future(plane.predict_async(toy(1.0, [1.0, 2.0])))]
+            tasks += [asyncio.ensure_future(plane.predict_async(toy(1.0, [1.0, 2.0])))]
+            tasks += [asyncio.ensure_future(plane.predict_async(toy(1.0, [1.0, 2.0])))]
+            await asyncio.sleep(0)
+            gate.open.set()
+            return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+    outcomes = asyncio.run(run())
+    refused = [o for o in outcomes if isinstance(o, OverloadedError)]
+    assert len(refused) == 1  # 1 running + 2 queued; the fourth is over the bound
+    assert refused[0].retry_after >= 1
+    assert "BATCH_QUEUE_ROWS" in refused[0].message
+    assert all(isinstance(o, PredictResult) for o in outcomes if o not in refused)
+
+
+def test_a_request_cancelled_while_queued_is_dropped_and_frees_its_rows(
+    repository: ModelRepository,
+):
+    batcher = Batcher(BatchPolicy(max_rows=1, queue_rows=2))
+    plane = DataPlane(repository, default_model="toy", batcher=batcher)
+
+    async def run() -> tuple[list[Any], int]:
+        with Gate(repository.get("toy")) as gate:
+            first = asyncio.ensure_future(plane.predict_async(toy(1.0, [1.0, 2.0])))
+            await asyncio.sleep(0.05)  # in the blocked forward pass
+            gone = asyncio.ensure_future(plane.predict_async(toy(2.0, [1.0, 2.0])))
+            kept = asyncio.ensure_future(plane.predict_async(toy(3.0, [1.0, 2.0])))
+            await asyncio.sleep(0)
+            gone.cancel()  # a timeout or a client that went away
+            gate.open.set()
+            done = await asyncio.gather(first, gone, kept, return_exceptions=True)
+        queue = next(iter(batcher._queues.values()))
+        return list(done), queue.rows
+
+    (first, gone, kept), waiting = asyncio.run(run())
+    assert isinstance(first, PredictResult)
+    assert isinstance(gone, asyncio.CancelledError)
+    assert isinstance(kept, PredictResult)
+    assert waiting == 0
+
+
+NATIVE = {
+    "model": "toy",
+    "inputs": {"a": {"value": 1.0, "unit": "m"}, "b": {"value": [1.0, 2.0], "unit": "s"}},
+}
+OIP = {
+    "inputs": [
+        {"name": "a", "shape": [1], "datatype": "FP64", "parameters": {"unit": "m"}, "data": [1]},
+        {
+            "name": "b",
+            "shape": [1, 2],
+            "datatype": "FP64",
+            "parameters": {"unit": "s"},
+            "data": [1, 2],
+        },
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "check"),
+    [
+        (
+            "/predict",
+            NATIVE,
+            lambda r: (
+                r.json()["type"] == "/problems/overloaded"
+                and r.headers["content-type"].startswith("application/problem+json")
+            ),
+        ),
+        ("/v2/models/toy/infer", OIP, lambda r: set(r.json()) == {"error"}),
+    ],
+)
+def test_each_door_sheds_load_with_503_and_retry_after(
+    repository: ModelRepository, path: str, body: dict[str, Any], check: Any
+):
+    app = create_app(
+        Settings(batch_enabled=True, batch_max_rows=1, batch_queue_rows=1, default_model="toy"),
+        repository=repository,
+    )
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            with Gate(repository.get("toy")) as gate:
+                first = asyncio.ensure_future(client.post(path, json=body))
+                await asyncio.sleep(0.05)
+                second = asyncio.ensure_future(client.post(path, json=body))
+                await asyncio.sleep(0.05)
+                third = await client.post(path, json=body)
+                gate.open.set()
+                return [await first, await second, third]
+
+    first, second, third = asyncio.run(run())
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert third.status_code == 503, third.text
+    assert int(third.headers["retry-after"]) >= 1
+    assert check(third)
+
+
+def test_the_app_answers_the_same_with_and_without_batching(repository: ModelRepository):
+    plain = create_app(Settings(default_model="toy"), repository=repository)
+    stacked = create_app(Settings(default_model="toy", batch_enabled=True), repository=repository)
+    assert plain.state.dataplane.batcher is None
+    assert stacked.state.dataplane.batcher is not None
+
+    async def answer(app: Any) -> dict[str, Any]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            r = await client.post("/predict", json=NATIVE)
+            assert r.status_code == 200, r.text
+            result: dict[str, Any] = r.json()
+            return result
+
+    a, b = asyncio.run(answer(plain)), asyncio.run(answer(stacked))
+    assert a["outputs"]["out"]["unit"] == b["outputs"]["out"]["unit"]
+    assert all(
+        math.isclose(x, y, rel_tol=RTOL, abs_tol=ATOL)
+        for x, y in zip(a["outputs"]["out"]["value"], b["outputs"]["out"]["value"], strict=True)
+    )
