@@ -6,10 +6,11 @@ of fields plus ``extra=``), and the access log must never carry payload values.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
+
+import orjson
 
 __all__ = ["JsonFormatter", "configure_logging"]
 
@@ -35,7 +36,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return orjson.dumps(entry, default=str).decode()
 
 
 def configure_logging(level: str) -> None:

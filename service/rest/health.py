@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from service.dataplane import DataPlane
 from service.lifecycle import is_draining
 from service.rest.problems import describe_kind
+from service.rest.routing import mount_routes
 from service.rest.schemas import HealthResponse
 
 __all__ = ["ServerState", "register_health_endpoints"]
@@ -59,4 +60,4 @@ def register_health_endpoints(app: FastAPI, dataplane: DataPlane, state: ServerS
             raise HTTPException(404, f"no problem type {kind!r}")
         return JSONResponse(described)
 
-    app.include_router(router)
+    mount_routes(app, router)

@@ -7,13 +7,15 @@ nothing is buffered twice. Refusals speak the protocol of the path they refuse:
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import re
+import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import anyio
@@ -109,21 +111,33 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            access_log.info(
-                "%s %s %s",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "model": state.get("model"),
-                    "client": (scope.get("client") or ("", 0))[0],
-                },
-            )
+            if access_log.isEnabledFor(logging.INFO):
+                _log_access(scope, status, request_id, started, state.get("model"))
+
+
+def _log_access(scope: Scope, status: int, request_id: str, started: float, model: object) -> None:
+    """One access line. The record is made directly: ``Logger.info`` would walk the stack
+    to find the caller, which costs more than everything else the line needs."""
+    method, path = scope["method"], scope["path"]
+    record = access_log.makeRecord(
+        access_log.name,
+        logging.INFO,
+        __file__,
+        0,
+        "%s %s %s",
+        (method, path, status),
+        None,
+        extra={
+            "request_id": request_id,
+            "method": method,
+            "path": path,
+            "status": status,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "model": model,
+            "client": (scope.get("client") or ("", 0))[0],
+        },
+    )
+    access_log.handle(record)
 
 
 class _SendTracker:
@@ -199,6 +213,27 @@ class BodyLimitMiddleware:
         )
 
 
+async def _timed_out(work: Awaitable[None], seconds: float) -> bool:
+    """Run `work` under a deadline; True when the deadline cut it short.
+
+    asyncio's own timeout (Python >= 3.11) costs a timer handle; anyio's cancel scope,
+    used on 3.10, costs several times more per request.
+    """
+    if sys.version_info >= (3, 11):
+        deadline = asyncio.timeout(seconds)
+        try:
+            async with deadline:
+                await work
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the app's own TimeoutError, not ours
+            return True
+        return False
+    with anyio.move_on_after(seconds) as scope:  # type: ignore[unreachable,unused-ignore]  # 3.10
+        await work
+    return bool(scope.cancelled_caught)  # pragma: no cover
+
+
 class TimeoutMiddleware:
     """Answer 504 when a request takes longer than `seconds` (work moved to a thread
     keeps running to completion; the client is not kept waiting)."""
@@ -212,9 +247,7 @@ class TimeoutMiddleware:
             await self.app(scope, receive, send)
             return
         sent = _SendTracker(send)
-        with anyio.move_on_after(self.seconds) as scope_timer:
-            await self.app(scope, receive, sent)
-        if scope_timer.cancelled_caught and not sent.started:
+        if await _timed_out(self.app(scope, receive, sent), self.seconds) and not sent.started:
             await send_error(
                 scope,
                 send,

@@ -33,6 +33,7 @@ from service.dataplane import (
 from service.errors import ModelNotFoundError, ModelNotReadyError
 from service.models import ModelStatus
 from service.rest.problems import problem_responses
+from service.rest.routing import mount_routes
 from service.rest.schemas import (
     ModelInfo,
     ModelList,
@@ -121,7 +122,7 @@ def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows
             )
         return _model_info(dataplane, name)
 
-    app.include_router(router)
+    mount_routes(app, router)
     _document_body_schema(app)
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI, Query
 
 from service.dataplane import DataPlane
 from service.rest.problems import problem_responses
+from service.rest.routing import mount_routes
 from service.rest.schemas import ConvertRequest, ConvertResponse, UnitInfo
 from service.units import dimension_exponents, dimension_text
 
@@ -46,4 +47,4 @@ def register_units_endpoints(app: FastAPI, dataplane: DataPlane) -> None:
         values, unit = dataplane.convert(body.value, body.source, body.target)
         return ConvertResponse(value=values.tolist(), unit=unit.expression)
 
-    app.include_router(router)
+    mount_routes(app, router)

@@ -34,6 +34,7 @@ from service.errors import InputError, ModelNotReadyError, OverloadedError, Serv
 from service.models import LoadedModel
 from service.rest.health import ServerState
 from service.rest.problems import status_for
+from service.rest.routing import mount_routes
 from service.rest.v2_binary import DTYPES, HEADER, encode_response, split_request, wants_binary
 from service.rest.v2_datamodels import (
     InferenceRequest,
@@ -194,7 +195,7 @@ def register_v2_endpoints(
         return _encode(result, body, doc)
 
     app.state.infer_endpoint = infer  # for the app's fast door (service.rest.app)
-    app.include_router(router)
+    mount_routes(app, router)
     _document_request_schema(app)
 
 
