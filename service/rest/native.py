@@ -33,7 +33,7 @@ from service.dataplane import (
 from service.errors import ModelNotFoundError, ModelNotReadyError
 from service.models import ModelStatus
 from service.rest.problems import problem_responses
-from service.rest.routing import mount_routes
+from service.rest.routing import document_schema, mount_routes
 from service.rest.schemas import (
     ModelInfo,
     ModelList,
@@ -123,7 +123,7 @@ def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows
         return _model_info(dataplane, name)
 
     mount_routes(app, router)
-    _document_body_schema(app)
+    document_schema(app, PredictRequestBody)
 
 
 def parse_predict_body(raw: bytes, content_type: str | None) -> PredictRequestBody:
@@ -180,23 +180,6 @@ def _lenient_json(raw: bytes) -> Any:
         ) from None
     except Exception as exc:  # RecursionError, UnicodeDecodeError: as FastAPI answers
         raise HTTPException(400, "There was an error parsing the body") from exc
-
-
-def _document_body_schema(app: FastAPI) -> None:
-    """Keep PredictRequestBody in the OpenAPI components: /predict reads its body by hand."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        schema = build()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        if "PredictRequestBody" not in components:
-            doc = PredictRequestBody.model_json_schema(ref_template="#/components/schemas/{model}")
-            for name, definition in doc.pop("$defs", {}).items():
-                components.setdefault(name, definition)
-            components["PredictRequestBody"] = doc
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _approx_rows(body: PredictRequestBody) -> int:

@@ -34,7 +34,7 @@ from service.errors import InputError, ModelNotReadyError, OverloadedError, Serv
 from service.models import LoadedModel
 from service.rest.health import ServerState
 from service.rest.problems import status_for
-from service.rest.routing import mount_routes
+from service.rest.routing import document_schema, mount_routes
 from service.rest.v2_binary import DTYPES, HEADER, encode_response, split_request, wants_binary
 from service.rest.v2_datamodels import (
     InferenceRequest,
@@ -196,25 +196,7 @@ def register_v2_endpoints(
 
     app.state.infer_endpoint = infer  # for the app's fast door (service.rest.app)
     mount_routes(app, router)
-    _document_request_schema(app)
-
-
-def _document_request_schema(app: FastAPI) -> None:
-    """Put InferenceRequest in the OpenAPI components: infer reads its body by hand
-    (JSON or binary), so FastAPI would not list the schema its requestBody refers to."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        schema = build()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        if "InferenceRequest" not in components:
-            doc = InferenceRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-            for name, definition in doc.pop("$defs", {}).items():
-                components.setdefault(name, definition)
-            components["InferenceRequest"] = doc
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    document_schema(app, InferenceRequest)
 
 
 _INFER_BODY: dict[str, Any] = {
