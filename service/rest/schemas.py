@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 __all__ = [
     "ConvertRequest",
@@ -35,6 +35,14 @@ _NESTED_NUMBERS: dict[str, Any] = {
     "description": "A number, or a (nested) list of numbers: a batch of rows.",
 }
 Values = Annotated[Any, WithJsonSchema(_NESTED_NUMBERS)]
+
+
+def _version_text(value: Any) -> Any:
+    """Versions are directory names; clients often send ``"version": 1``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
 
 _PREDICT_EXAMPLE: dict[str, Any] = {
     "model": "projectile",
@@ -62,7 +70,9 @@ class PredictRequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_PREDICT_EXAMPLE]})
 
     model: str | None = Field(None, description="Model name; omitted: the default model.")
-    version: str | None = Field(None, description="Model version; omitted: the latest ready.")
+    version: Annotated[str | None, BeforeValidator(_version_text)] = Field(
+        None, description="Model version (a number is read as its text); omitted: the latest ready."
+    )
     inputs: dict[str, QuantityPayload] = Field(..., description="Every declared input, by name.")
     outputs: dict[str, str] | None = Field(
         None, description="Unit wanted per output name; outputs not listed use the model's unit."

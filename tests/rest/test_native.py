@@ -99,8 +99,9 @@ async def test_model_may_be_omitted_when_a_default_is_configured(aclient: httpx.
     assert r.json()["model"] == "projectile"
 
 
-async def test_explicit_version(aclient: httpx.AsyncClient):
-    r = await aclient.post("/predict", json=body(version="1"))
+@pytest.mark.parametrize("version", ["1", 1])
+async def test_explicit_version(aclient: httpx.AsyncClient, version: object):
+    r = await aclient.post("/predict", json=body(version=version))
     assert r.status_code == 200
     assert r.json()["version"] == "1"
 
