@@ -80,6 +80,6 @@ with layer:
 PY
 
 "${BIN}/helm" version --short
-"${BIN}/kubectl" version --client=true | head -n 1
+"${BIN}/kubectl" version --client=true | sed -n 1p  # sed reads to the end: no SIGPIPE under pipefail
 printf '%s' "${WANTED}" >"${STAMP}"
 echo "install-tools: done"
