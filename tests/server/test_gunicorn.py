@@ -88,6 +88,48 @@ def test_hostile_payloads_get_4xx_and_never_kill_a_worker(server: ServerProcess,
     assert httpx.get(server.url + "/readyz", timeout=5).status_code == 200
 
 
+_SPEED = b'{"name": "speed", "shape": [1], "datatype": "FP64", "parameters": {"unit": "m/s"}'
+OIP_HOSTILE: list[tuple[bytes, dict[str, str]]] = [
+    (b"[" * 100_000, {}),
+    (b'{"inputs": [' + _SPEED + b', "data": ' + b"[" * 5000 + b"]" * 5000 + b"}]}", {}),
+    (b'{"inputs": [' + _SPEED + b', "data": [1e999]}]}', {}),
+    (
+        b'{"inputs": [{"name": "speed", "shape": [99999999999], "datatype": "FP64", "data": [1]}]}',
+        {},
+    ),
+    (b'{"inputs": [{"name": "speed", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}', {}),
+    # binary extension: header longer than the body, sizes that do not add up, bad datatype
+    (b'{"inputs": []}', {"inference-header-content-length": "999"}),
+    (
+        b'{"inputs": [{"name": "speed", "shape": [4], "datatype": "FP64", '
+        b'"parameters": {"binary_data_size": 32, "unit": "m/s"}}]}\x00\x01',
+        {"inference-header-content-length": "98"},
+    ),
+    (
+        b'{"inputs": [{"name": "speed", "shape": [1], "datatype": "BOOL", '
+        b'"parameters": {"binary_data_size": 1}}]}\x01',
+        {"inference-header-content-length": "86"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "headers"), OIP_HOSTILE, ids=range(len(OIP_HOSTILE)))
+def test_hostile_oip_payloads_get_4xx_and_never_kill_a_worker(
+    server: ServerProcess, raw: bytes, headers: dict[str, str]
+):
+    before = server.workers()
+    r = httpx.post(
+        server.url + "/v2/models/projectile/infer",
+        content=raw,
+        headers={"content-type": "application/json", **headers},
+        timeout=30,
+    )
+    assert 400 <= r.status_code < 500, r.text
+    assert set(r.json()) == {"error"}
+    assert server.workers() == before
+    assert httpx.get(server.url + "/v2/health/ready", timeout=5).status_code == 200
+
+
 def test_gunicorn_config_comes_from_settings(tmp_path: Path):
     env = {"TIMEOUT": "17", "GRACEFUL_TIMEOUT": "3", "KEEPALIVE": "4", "LOG_LEVEL": "debug"}
     with run_server(tmp_path, workers=1, **env) as s:
