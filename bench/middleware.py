@@ -59,7 +59,7 @@ async def per_request_us(app: Any, requests: int) -> float:
 
 
 async def main(requests: int) -> None:
-    from service.logs import JsonFormatter
+    from service.logs import JsonFormatter, lean_records
     from service.models import ModelRepository, default_repository_path
     from service.rest.app import create_app
     from service.settings import Settings
@@ -67,6 +67,7 @@ async def main(requests: int) -> None:
     handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115 - lives for the run
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    lean_records()  # as service/gunicorn_conf.py does in the server
     app = create_app(Settings(), repository=ModelRepository.load(default_repository_path()))
     stack = list(app.user_middleware)
 

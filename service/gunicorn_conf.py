@@ -15,9 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from service.logs import lean_records
 from service.settings import get_settings
 
 _settings = get_settings()
+lean_records()  # the workers fork from this process and keep the flags
 
 bind = [_settings.bind]
 workers = _settings.web_concurrency
