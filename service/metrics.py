@@ -12,18 +12,42 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
-from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
-from prometheus_fastapi_instrumentator import Instrumentator
 
-from service.errors import (
+def _normalize_multiprocess_env() -> None:
+    """Read ``PROMETHEUS_MULTIPROC_DIR`` the way an operator means it, before
+    prometheus_client looks at it (it decides its storage when first imported): empty means
+    unset (prometheus_client would write its files into the working directory and the
+    instrumentator refuses to start), and a named directory is created if missing."""
+    value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if value is None:
+        return
+    if not value.strip():
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    else:
+        Path(value).mkdir(parents=True, exist_ok=True)
+
+
+_normalize_multiprocess_env()
+
+from fastapi import FastAPI  # noqa: E402 - after the environment is normalized
+from prometheus_client import (  # noqa: E402
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+)
+from prometheus_fastapi_instrumentator import Instrumentator  # noqa: E402
+
+from service.errors import (  # noqa: E402
     DimensionMismatchError,
     IncompatibleUnitsError,
     ServiceError,
     UnitError,
 )
-from service.models import ModelStatus
+from service.models import ModelStatus  # noqa: E402
 
 __all__ = ["METRIC_NAMES", "Metrics", "instrument_http", "mark_process_dead"]
 

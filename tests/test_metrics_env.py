@@ -1,0 +1,37 @@
+"""PROMETHEUS_MULTIPROC_DIR as operators set it: empty means unset, a missing dir is made."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = (
+    "from service.models import ModelRepository, default_repository_path\n"
+    "from service.rest.app import create_app\n"
+    "from service.settings import Settings\n"
+    "create_app(Settings(), repository=ModelRepository.load(default_repository_path()))\n"
+    "print('ok')\n"
+)
+
+
+@pytest.mark.parametrize("value", ["", "   ", "prom/deeper"])
+def test_app_starts_and_writes_no_stray_files(tmp_path: Path, value: str):
+    env = {**os.environ, "HOME": str(tmp_path), "PROMETHEUS_MULTIPROC_DIR": value}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+    stray = [p.name for p in tmp_path.iterdir() if p.suffix == ".db"]
+    assert stray == []  # prometheus_client would put them in the working directory
+    if value.strip():
+        assert (tmp_path / value).is_dir()
