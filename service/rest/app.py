@@ -117,7 +117,7 @@ def create_app(
         exempt = HEALTH_PATHS if settings.metrics_auth else (*HEALTH_PATHS, "/metrics")
         app.add_middleware(AuthMiddleware, keys=api_keys, exempt=exempt)
     instrument_http(app, metrics, exempt=HEALTH_PATHS)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app
 
 

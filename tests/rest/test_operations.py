@@ -199,3 +199,13 @@ async def test_slow_request_gets_a_504_problem(default_repository: ModelReposito
         assert r.status_code == 504
         assert r.json()["type"] == "/problems/request-timeout"
         assert (await c.get("/healthz")).status_code == 200  # the server carries on
+
+
+async def test_access_log_can_be_switched_off(
+    default_repository: ModelRepository, caplog: pytest.LogCaptureFixture
+):
+    async for c in client_for(Settings(access_log=False), default_repository):
+        with caplog.at_level(logging.INFO, logger="service.access"):
+            r = await c.post("/predict", json=BODY, headers={"x-request-id": "quiet"})
+        assert r.headers["x-request-id"] == "quiet"  # ids still flow
+        assert not [rec for rec in caplog.records if rec.name == "service.access"]
