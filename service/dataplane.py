@@ -49,7 +49,6 @@ __all__ = [
     "Prepared",
     "QuantityIn",
     "QuantityOut",
-    "unit_dimension_text",
 ]
 
 
@@ -489,20 +488,6 @@ class DataPlane:
             out = arr * factor + shift
         check_finite(out, name="value", role="output")
         return out, dst
-
-
-_DIMENSION_TEXTS: dict[str, str] = {}
-
-
-def unit_dimension_text(unit: ParsedUnit) -> str:
-    """``dimension_text`` of a parsed unit, kept per expression (every answer names the
-    dimension of every output; the text is built from Fractions, slow to redo)."""
-    text = _DIMENSION_TEXTS.get(unit.expression)
-    if text is None:
-        if len(_DIMENSION_TEXTS) >= CONVERSION_CACHE_SIZE:
-            _DIMENSION_TEXTS.clear()
-        text = _DIMENSION_TEXTS[unit.expression] = dimension_text(unit.dimension)
-    return text
 
 
 def _mismatch(

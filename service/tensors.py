@@ -9,6 +9,7 @@ client data, which keeps its numpy-left-operand crash out of reach.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +20,7 @@ import orjson
 
 from service.errors import LimitExceededError, NonFiniteError, ShapeError
 
-__all__ = ["FloatArray", "as_float_array", "check_finite", "fast_json", "rows_of"]
+__all__ = ["FloatArray", "as_float_array", "check_finite", "loads_json", "rows_of"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -31,16 +32,19 @@ _NUMERIC_KINDS = frozenset("iuf")
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
-def fast_json(raw: bytes) -> tuple[bool, Any]:
-    """``(True, value)`` when orjson reads `raw` exactly as Python's json would, else
-    ``(False, None)``: the caller then takes its stdlib path, which also gives every
-    error (NaN/Infinity literals, huge integers, bad UTF-8, malformed JSON) as before."""
-    if _LONG_DIGITS.search(raw):
-        return False, None
-    try:
-        return True, orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return False, None
+def loads_json(raw: bytes) -> Any:
+    """Python's ``json.loads`` of a request body, at orjson's speed where the two agree.
+
+    orjson reads most bodies exactly as Python's json does; what it would read otherwise
+    (NaN/Infinity literals, integers past 64 bits, bad UTF-8, malformed JSON) goes to
+    ``json.loads``, which gives the same value or raises the same error as before.
+    """
+    if not _LONG_DIGITS.search(raw):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
 
 
 def _describe(value: Any) -> str:

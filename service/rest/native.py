@@ -28,7 +28,6 @@ from service.dataplane import (
     PredictRequest,
     PredictResult,
     QuantityIn,
-    unit_dimension_text,
 )
 from service.errors import ModelNotFoundError, ModelNotReadyError
 from service.models import ModelStatus
@@ -42,7 +41,7 @@ from service.rest.schemas import (
     PredictResponseBody,
     TensorInfo,
 )
-from service.tensors import fast_json
+from service.tensors import loads_json
 from service.units import dimension_exponents, dimension_text, parse_unit
 
 __all__ = ["parse_predict_body", "register_native_endpoints"]
@@ -133,11 +132,7 @@ def parse_predict_body(raw: bytes, content_type: str | None) -> PredictRequestBo
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
         )
-    doc: Any = raw
-    if _is_json(content_type):
-        parsed, doc = fast_json(raw)
-        if not parsed:
-            doc = _lenient_json(raw)
+    doc: Any = _read_json(raw) if _is_json(content_type) else raw
     try:
         return PredictRequestBody.model_validate(doc, from_attributes=True)  # as FastAPI
     except ValidationError as exc:
@@ -160,11 +155,11 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
-def _lenient_json(raw: bytes) -> Any:
+def _read_json(raw: bytes) -> Any:
     """Python's json, as FastAPI reads bodies: NaN/Infinity literals and big integers are
     accepted here (the core refuses them with a precise problem), bad JSON is a 400."""
     try:
-        return json.loads(raw)
+        return loads_json(raw)
     except json.JSONDecodeError as exc:
         raise RequestValidationError(
             [
@@ -197,7 +192,7 @@ def _predict_json(result: PredictResult) -> dict[str, Any]:
             name: {
                 "value": out.values.tolist(),
                 "unit": out.unit.expression,
-                "dimension": unit_dimension_text(out.unit),
+                "dimension": dimension_text(out.unit.dimension),
             }
             for name, out in result.outputs.items()
         },

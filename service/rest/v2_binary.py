@@ -8,14 +8,14 @@ the ``Inference-Header-Content-Length`` header, and each binary input says its s
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 import numpy as np
+import orjson
 
 from service.errors import InputError
-from service.tensors import FloatArray
+from service.tensors import FloatArray, loads_json
 
 __all__ = [
     "HEADER",
@@ -48,7 +48,7 @@ def split_request(raw: bytes, header_length: str | None) -> dict[str, Any]:
         ValueError / RecursionError: the JSON part is malformed (the caller maps to 400).
     """
     if header_length is None:
-        doc = json.loads(raw)
+        doc = loads_json(raw)
         if not isinstance(doc, dict):
             raise BinaryTensorError("an inference request must be a JSON object")
         return doc
@@ -58,7 +58,7 @@ def split_request(raw: bytes, header_length: str | None) -> dict[str, Any]:
             f"the JSON part, at most the body's {len(raw)} bytes"
         )
     split = int(header_length)
-    doc = json.loads(raw[:split])
+    doc = loads_json(raw[:split])
     if not isinstance(doc, dict):
         raise BinaryTensorError("an inference request must be a JSON object")
     offset = split
@@ -116,10 +116,9 @@ def wants_binary(request: dict[str, Any], output: dict[str, Any] | None) -> bool
     return bool((request.get("parameters") or {}).get("binary_data_output", False))
 
 
-def encode_response(doc: dict[str, Any], binary: dict[str, FloatArray]) -> tuple[bytes, int | None]:
-    """The response body and, when any output is binary, the JSON part's length."""
-    if not binary:
-        return json.dumps(doc).encode(), None
+def encode_response(doc: dict[str, Any], binary: dict[str, FloatArray]) -> tuple[bytes, int]:
+    """The body (JSON part, then the raw outputs named in `binary`) and the JSON part's
+    length, for ``Inference-Header-Content-Length``."""
     tail = []
     for output in doc["outputs"]:
         values = binary.get(output["name"])
@@ -129,5 +128,5 @@ def encode_response(doc: dict[str, Any], binary: dict[str, FloatArray]) -> tuple
         output.pop("data", None)
         output.setdefault("parameters", {})["binary_data_size"] = len(data)
         tail.append(data)
-    head = json.dumps(doc).encode()
+    head = orjson.dumps(doc)
     return head + b"".join(tail), len(head)

@@ -28,7 +28,6 @@ from service.dataplane import (
     PredictRequest,
     PredictResult,
     QuantityIn,
-    unit_dimension_text,
 )
 from service.errors import InputError, ModelNotReadyError, OverloadedError, ServiceError
 from service.models import LoadedModel
@@ -48,7 +47,7 @@ from service.rest.v2_datamodels import (
     ServerMetadataResponse,
     V2Error,
 )
-from service.tensors import FloatArray, fast_json
+from service.tensors import FloatArray
 from service.units import dimension_text
 
 __all__ = ["EXTENSIONS", "register_v2_endpoints", "v2_answer"]
@@ -214,12 +213,8 @@ _INFER_BODY: dict[str, Any] = {
 
 
 def _parse_infer(raw: bytes, header_length: str | None) -> tuple[dict[str, Any], InferenceRequest]:
-    doc: Any = None
-    if header_length is None:
-        _, doc = fast_json(raw)  # anything it cannot read exactly goes the stdlib way below
     try:
-        if not isinstance(doc, dict):
-            doc = split_request(raw, header_length)
+        doc = split_request(raw, header_length)
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, ServiceError):
             raise
@@ -243,8 +238,6 @@ def _encode(result: PredictResult, body: InferenceRequest, doc: dict[str, Any]) 
     if not binary:
         return Response(orjson.dumps(response), media_type="application/json")
     content, header_length = encode_response(response, binary)
-    if header_length is None:
-        return Response(content, media_type="application/json")
     return Response(
         content,
         media_type="application/octet-stream",
@@ -401,7 +394,7 @@ def _to_response(result: PredictResult, body: InferenceRequest) -> dict[str, Any
                 "datatype": "FP64",
                 "parameters": {
                     "unit": out.unit.expression,
-                    "dimension": unit_dimension_text(out.unit),
+                    "dimension": dimension_text(out.unit.dimension),
                 },
                 "data": values.ravel().tolist(),
             }

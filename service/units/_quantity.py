@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -57,11 +58,13 @@ def dimension_from_exponents(exponents: tuple[Fraction, ...]) -> Dimension:
     return Dimension(**dict(zip(BASE_DIMENSIONS, exponents, strict=True)))
 
 
+@lru_cache(maxsize=1024)
 def dimension_text(dim: Dimension) -> str:
     """ASCII, full base names: ``length*time^-1``, ``mass^(1/2)``, ``dimensionless``.
 
     Meant for messages and API documents, where dimtensor's ``L¹T⁻¹`` is unreadable to
-    many clients and not ASCII.
+    many clients and not ASCII. Memoized: every answer names the dimension of every
+    output, and the text is built from Fractions (a service sees few dimensions).
     """
     parts = [_power_text(n, e) for n, e in _exponent_map(dim).items() if e != 0]
     return "*".join(parts) if parts else "dimensionless"
