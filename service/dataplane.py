@@ -7,7 +7,7 @@ run the forward pass on plain arrays, convert outputs to the units asked for.
 Errors are the typed domain errors of ``service.errors``; nothing here knows HTTP.
 
 The path has three steps so that sync callers and async doors share every check:
-``prepare`` (everything before the model), ``run`` (the forward pass; the async doors
+``prepare_for`` (everything before the model), ``run`` (the forward pass; the async doors
 may hand it to the micro-batcher of ``service.batching`` instead) and ``finish``
 (outputs checked and converted). ``predict`` and ``predict_async`` chain them.
 Per-request work is kept small for the common 1-row case: a (unit text, model unit)
@@ -239,10 +239,6 @@ class DataPlane:
             self._failed(request, model, exc)
             raise
         return self._finished(request, prepared, raw, seconds)
-
-    def prepare(self, request: PredictRequest) -> Prepared:
-        """Resolve the model, then :meth:`prepare_for` it."""
-        return self.prepare_for(self.resolve(request.model, request.version), request)
 
     def prepare_for(self, model: LoadedModel, request: PredictRequest) -> Prepared:
         """Check names, parse units, check dimensions, shapes and values, and convert every
