@@ -69,6 +69,8 @@ async def main(requests: int) -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     lean_records()  # as service/gunicorn_conf.py does in the server
     app = create_app(Settings(), repository=ModelRepository.load(default_repository_path()))
+    devnull = open(os.devnull, "wb")  # noqa: SIM115 - lives for the run
+    app.state.access_log.sink = devnull.write  # the access lines are formatted, not shown
     stack = list(app.user_middleware)
 
     async def measure(label: str, middleware: list[Any]) -> None:

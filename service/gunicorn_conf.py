@@ -9,6 +9,7 @@ anything here, as gunicorn documents.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -66,6 +67,14 @@ def on_starting(server: Any) -> None:
                 child.unlink()
     path.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
+def post_worker_init(worker: Any) -> None:
+    """The app is loaded (torch, the models, the unit tables): those objects live as long
+    as the worker, so move them out of the cyclic collector's sight; otherwise every
+    full collection walks them all again (gc.freeze, as CPython documents for servers)."""
+    gc.collect()
+    gc.freeze()
 
 
 def child_exit(server: Any, worker: Any) -> None:

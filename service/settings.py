@@ -113,8 +113,12 @@ class Settings(BaseSettings):
 
     # --- logging ---
     log_level: str = Field("info", description="Python log level of the server.")
-    access_log: bool = Field(
-        True, description="One JSON access line per request (about 15 % of throughput; see docs)."
+    access_log: bool = Field(True, description="One JSON access line per request on stderr.")
+    access_log_flush_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="Most seconds an access line waits in memory (written in batches; "
+        "0: each line at once).",
     )
 
     def load_api_keys(self) -> list[str]:

@@ -7,9 +7,11 @@ worker accepts connections, so a worker that serves is a worker with warmed mode
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import torch
 from fastapi import FastAPI, Request, Response
@@ -18,16 +20,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service import __version__
 from service.batching import Batcher, BatchPolicy
 from service.dataplane import DataPlane
-from service.logs import configure_logging
-from service.metrics import Metrics, instrument_http
+from service.logs import AccessLog, configure_logging
+from service.metrics import Metrics, mount_metrics
 from service.models import ModelRepository, default_repository_path
+from service.rest.asgi import read_body, send_response
 from service.rest.health import ServerState, register_health_endpoints
-from service.rest.middleware import (
-    AuthMiddleware,
-    BodyLimitMiddleware,
-    RequestContextMiddleware,
-    TimeoutMiddleware,
-)
+from service.rest.middleware import Operations, RouteNames
 from service.rest.native import register_native_endpoints
 from service.rest.problems import install_problem_handlers
 from service.rest.units_api import register_units_endpoints
@@ -76,14 +74,19 @@ def create_app(
             log.warning(
                 "model %s/%s failed to load: %s", status.name, status.version, status.reason
             )
+    metrics = Metrics()
+    metrics.set_models(repository.statuses())
+    access = _access_log(settings)
     app = FastAPI(
         title="dimtensor-serve",
         version=__version__,
         description=DESCRIPTION,
         openapi_tags=OPENAPI_TAGS,
+        lifespan=_flushing(metrics, access),
+        # FastAPI's native OpenTelemetry looks up the global providers on every request;
+        # this server exports Prometheus metrics instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    metrics = Metrics()
-    metrics.set_models(repository.statuses())
     dataplane = DataPlane(
         repository,
         observer=metrics,
@@ -96,6 +99,8 @@ def create_app(
     app.state.settings = settings
     app.state.dataplane = dataplane
     app.state.server = state
+    app.state.metrics = metrics
+    app.state.access_log = access
     install_problem_handlers(app)
     register_health_endpoints(app, dataplane, state)
     register_native_endpoints(app, dataplane, inline_rows=settings.inline_rows)
@@ -107,18 +112,55 @@ def create_app(
         missing_unit=settings.oip_missing_unit,
         inline_rows=settings.inline_rows,
     )
-    # Outermost last: request id and access log see every answer, auth runs before the
-    # body is read, the body limit before parsing, the timeout around the door itself,
-    # and POST /predict skips the generic router inside all of them.
+    mount_metrics(app, metrics)
+    # Outermost last: the operations layer (request id, auth, body limit, deadline,
+    # access line, HTTP metrics) sees every request; inside it the two prediction doors
+    # skip the generic router.
     app.add_middleware(FastDoors, fastapi=app)
-    app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.auth_enabled:
-        exempt = HEALTH_PATHS if settings.metrics_auth else (*HEALTH_PATHS, "/metrics")
-        app.add_middleware(AuthMiddleware, keys=api_keys, exempt=exempt)
-    instrument_http(app, metrics, exempt=HEALTH_PATHS)
-    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    exempt = HEALTH_PATHS if settings.metrics_auth else (*HEALTH_PATHS, "/metrics")
+    app.add_middleware(
+        Operations,
+        metrics=metrics,
+        access_log=access,
+        route_names=RouteNames(app, known=FAST_ROUTES),
+        max_body_bytes=settings.max_body_bytes,
+        timeout=settings.request_timeout,
+        api_keys=api_keys if settings.auth_enabled else None,
+        auth_exempt=exempt,
+        metrics_exempt=(*HEALTH_PATHS, "/metrics"),
+    )
     return app
+
+
+def _access_log(settings: Settings) -> AccessLog | None:
+    """The access log, unless switched off (ACCESS_LOG) or LOG_LEVEL is above info."""
+    level = logging.getLevelName(settings.log_level.upper())
+    if not settings.access_log or (isinstance(level, int) and level > logging.INFO):
+        return None
+    return AccessLog(flush_interval=settings.access_log_flush_seconds)
+
+
+def _flushing(
+    metrics: Metrics, access: AccessLog | None
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """The app's lifespan: metrics and access lines kept in memory are written out every
+    second while it serves, and once more when it stops."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(metrics.flush_periodically())]
+        if access is not None:
+            tasks.append(asyncio.create_task(access.flush_periodically()))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            metrics.flush()
+            if access is not None:
+                access.flush()
+
+    return lifespan
 
 
 def _batcher(settings: Settings) -> Batcher | None:
@@ -134,17 +176,21 @@ def _batcher(settings: Settings) -> Batcher | None:
     )
 
 
+FAST_ROUTES = {
+    ("POST", "/predict"): "/predict",
+}
+
+
 class FastDoors:
-    """ASGI, the innermost middleware: the two prediction doors without the generic router.
+    """ASGI, inside the operations layer: the two prediction doors without the router.
 
     ``POST /predict`` and ``POST /v2/models/{m}[/versions/{v}]/infer`` go straight to the
-    same endpoint functions their FastAPI routes call (the routes stay, for OpenAPI and
-    for every other method and path). Everything outside still applies: auth, body
-    limit, timeout, metrics, request id and access log. What is skipped is Starlette's
-    route matching over every route, its exception middleware and FastAPI's dependency
-    machinery, which together cost more per request than the whole unit work.
-    Failures are answered as the routes answer them: OIP errors by ``v2_answer``, the
-    rest by the app's own exception handlers, looked up by class as Starlette does.
+    same door functions their FastAPI routes call (the routes stay, for OpenAPI and for
+    every other method and path), on the raw body. What is skipped is Starlette's
+    ``Request``, route matching over every route, its exception middleware and FastAPI's
+    dependency machinery, which together cost more per request than the whole unit
+    work. Failures are answered as the routes answer them: OIP errors by ``v2_answer``,
+    the rest by the app's own exception handlers, looked up by class as Starlette does.
     """
 
     def __init__(self, app: ASGIApp, fastapi: FastAPI) -> None:
@@ -157,21 +203,25 @@ class FastDoors:
             await self.app(scope, receive, send)
             return
         scope["app"] = self.fastapi
-        request = Request(scope, receive)
         try:
-            response = await call(request)
+            response = await call(scope, receive)
         except Exception as exc:
-            response = await self._handled(request, exc)
-        await response(scope, receive, send)
+            response = await self._handled(scope, receive, exc)
+        await send_response(response, send)
 
-    def _door(self, scope: Scope) -> Callable[[Request], Awaitable[Response]] | None:
+    def _door(self, scope: Scope) -> Callable[[Scope, Receive], Awaitable[Response]] | None:
         if scope["method"] != "POST":
             return None
         path: str = scope["path"]
         state = self.fastapi.state
         if path == "/predict":
-            predict: Callable[[Request], Awaitable[Response]] = state.predict_endpoint
-            return predict
+            predict = state.predict_endpoint
+
+            async def native(scope: Scope, receive: Receive) -> Response:
+                response: Response = await predict(await read_body(receive), scope)
+                return response
+
+            return native
         if not (path.startswith("/v2/models/") and path.endswith("/infer")):
             return None
         parts = path.split("/")  # "", "v2", "models", m, ["versions", v,] "infer"
@@ -182,9 +232,18 @@ class FastDoors:
         else:
             return None
         infer = state.infer_endpoint
-        return lambda request: v2_answer(infer(name, request, version))
 
-    async def _handled(self, request: Request, exc: Exception) -> Response:
+        async def oip(scope: Scope, receive: Receive) -> Response:
+            async def door() -> Response:
+                response: Response = await infer(name, version, await read_body(receive), scope)
+                return response
+
+            return await v2_answer(door())
+
+        return oip
+
+    async def _handled(self, scope: Scope, receive: Receive, exc: Exception) -> Response:
+        request = Request(scope, receive)
         for cls in type(exc).__mro__:
             handler = self.fastapi.exception_handlers.get(cls)
             if handler is not None:

@@ -1,8 +1,12 @@
-"""ASGI middleware around every door: request ids and access logs, body limit, timeout, auth.
+"""The operations layer: one ASGI middleware around every door.
 
-Pure ASGI (no BaseHTTPMiddleware) so a refused body is refused before it is read and
-nothing is buffered twice. Refusals speak the protocol of the path they refuse:
-``{"error"}`` under ``/v2``, problem details elsewhere.
+Request ids, the access line, HTTP metrics, API-key auth, the body limit and the request
+deadline are one middleware, not six: each layer of an ASGI stack wraps ``send`` and
+``receive`` again and costs several microseconds per request under load, and a 1-row
+prediction takes about 100 us in all (docs/performance.md measures each part). What
+each concern does is unchanged: refusals speak the protocol of the path they refuse
+(``{"error"}`` under ``/v2``, problem details elsewhere), and every answer, refusals
+included, carries ``X-Request-ID``, is logged and is counted.
 """
 
 from __future__ import annotations
@@ -10,28 +14,22 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import logging
 import os
 import re
-import sys
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import anyio
 from fastapi import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.lifecycle import is_retiring
+from service.logs import AccessLog
+from service.metrics import Metrics
 
-__all__ = [
-    "AuthMiddleware",
-    "BodyLimitMiddleware",
-    "RequestContextMiddleware",
-    "TimeoutMiddleware",
-]
+__all__ = ["Deadlines", "Operations", "RouteNames", "send_error"]
 
-access_log = logging.getLogger("service.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
 
@@ -70,91 +68,7 @@ async def send_error(
     await send({"type": "http.response.body", "body": payload})
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-class RequestContextMiddleware:
-    """Take or make ``X-Request-ID``, return it, and log one JSON access line per request.
-
-    Payload values are never logged; the model that answered is, when a door set it in
-    ``scope["state"]["model"]``.
-    """
-
-    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
-        self.app = app
-        self.access_log = access_log
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = _header(scope, b"x-request-id")
-        request_id = given if given and _REQUEST_ID.match(given) else os.urandom(16).hex()
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        status = 500
-        started = time.perf_counter()
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-                if is_retiring():  # this worker is going away: do not keep the connection
-                    headers.append((b"connection", b"close"))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            if self.access_log and access_log.isEnabledFor(logging.INFO):
-                _log_access(scope, status, request_id, started, state.get("model"))
-
-
-def _log_access(scope: Scope, status: int, request_id: str, started: float, model: object) -> None:
-    """One access line. The record is made directly: ``Logger.info`` would walk the stack
-    to find the caller, which costs more than everything else the line needs."""
-    method, path = scope["method"], scope["path"]
-    record = access_log.makeRecord(
-        access_log.name,
-        logging.INFO,
-        __file__,
-        0,
-        "%s %s %s",
-        (method, path, status),
-        None,
-        extra={
-            "request_id": request_id,
-            "method": method,
-            "path": path,
-            "status": status,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "model": model,
-            "client": (scope.get("client") or ("", 0))[0],
-        },
-    )
-    access_log.handle(record)
-
-
-class _SendTracker:
-    """A ``send`` that remembers whether the response has started: an error can only be
-    answered while it has not."""
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.started = False
-
-    async def __call__(self, message: Message) -> None:
-        self.started = self.started or message["type"] == "http.response.start"
-        await self._send(message)
-
-
-class _BodyTooLarge(HTTPException):
+class BodyTooLarge(HTTPException):
     """Raised from ``receive``; an HTTPException so that FastAPI's body reader re-raises
     it (it turns other exceptions into a 400) and the door answers 413 in its protocol."""
 
@@ -166,133 +80,303 @@ class _BodyTooLarge(HTTPException):
         )
 
 
-class BodyLimitMiddleware:
-    """Refuse bodies over `max_bytes` with 413, by Content-Length before reading a byte,
-    or while streaming a chunked body as soon as the limit is passed."""
+class Deadlines:
+    """Request deadlines, checked by one timer per event loop.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``asyncio.timeout`` arms and cancels a timer per request, which costs about 18 us
+    per request under load here; a set of deadlines swept every `tick` seconds costs a
+    dict insert and delete. A request over its deadline is cancelled like
+    ``asyncio.timeout`` cancels it, between `seconds` and `seconds + tick` after it began.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.tick = min(1.0, seconds / 10)
+        self._due: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._timers: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
+
+    def enter(self) -> asyncio.Task[Any] | None:
+        """Start the current task's deadline (None outside a task: no deadline)."""
+        task = asyncio.current_task()
+        if task is None:
+            return None
+        loop = task.get_loop()
+        self._due[task] = loop.time() + self.seconds
+        if loop not in self._timers:
+            self._timers[loop] = loop.call_later(self.tick, self._sweep, loop)
+        return task
+
+    def leave(self, task: asyncio.Task[Any] | None) -> bool:
+        """End `task`'s deadline; True when it expired (the task was cancelled for it)."""
+        if task is None:
+            return False
+        self._due.pop(task, None)
+        if task in self._expired:
+            self._expired.discard(task)
+            uncancel = getattr(task, "uncancel", None)  # Python >= 3.11
+            if uncancel is not None:
+                uncancel()
+            return True
+        return False
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        pending = False
+        for task, due in list(self._due.items()):
+            if task.get_loop() is not loop:
+                continue
+            if due <= now and task not in self._expired:
+                self._expired.add(task)
+                task.cancel()
+            else:
+                pending = True
+        if pending:
+            self._timers[loop] = loop.call_later(self.tick, self._sweep, loop)
+        else:
+            del self._timers[loop]
+
+
+class RouteNames:
+    """The route template a request matched (the ``handler`` label of HTTP metrics):
+    ``/v1/models/{name}``, not ``/v1/models/pendulum``; ``none`` when nothing matched,
+    as prometheus-fastapi-instrumentator named it. Kept per (method, path), bounded."""
+
+    def __init__(self, app: Any, known: dict[tuple[str, str], str] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self._cache: dict[tuple[str, str], str] = dict(known or {})
+        self._known = dict(known or {})
+
+    def __call__(self, scope: Scope) -> str:
+        key = (scope["method"], scope["path"])
+        found = self._cache.get(key)
+        if found is None:
+            found = self._match(scope)
+            if len(self._cache) >= 4096:
+                self._cache = dict(self._known)
+            self._cache[key] = found
+        return found
+
+    def _match(self, scope: Scope) -> str:
+        partial = None
+        for route in self.app.router.routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return str(route.path)
+            if match == Match.PARTIAL and partial is None:
+                partial = str(route.path)
+        return partial or "none"
+
+
+class Operations:
+    """Everything around the doors, in one pass over the request.
+
+    Args:
+        app: the doors.
+        metrics: HTTP metrics are recorded here (None: not recorded).
+        access_log: one line per request (None: no access log).
+        route_names: names the ``handler`` label.
+        max_body_bytes: larger bodies get a 413 (by Content-Length before a byte is
+            read, or while a chunked body streams).
+        timeout: seconds before a 504 answers.
+        api_keys: accepted keys; None: no auth.
+        auth_exempt: paths that need no key.
+        metrics_exempt: route templates HTTP metrics leave out (health, /metrics).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics | None,
+        access_log: AccessLog | None,
+        route_names: Callable[[Scope], str],
+        max_body_bytes: int,
+        timeout: float,
+        api_keys: Iterable[str] | None = None,
+        auth_exempt: Iterable[str] = (),
+        metrics_exempt: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.access_log = access_log
+        self.route_names = route_names
+        self.max_body_bytes = max_body_bytes
+        self.deadlines = Deadlines(timeout)
+        self.keys = None if api_keys is None else [k.encode() for k in api_keys if k]
+        self.auth_exempt = frozenset(auth_exempt)
+        self.metrics_exempt = frozenset(metrics_exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = _header(scope, b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await self._refuse(scope, send, length)
+        started = time.perf_counter()
+        given = length = api_key = authorization = None
+        for key, value in scope["headers"]:  # one pass over the headers for every concern
+            if key == b"content-length":
+                length = value
+            elif key == b"x-request-id":
+                given = value.decode("latin-1")
+            elif key == b"x-api-key":
+                api_key = value
+            elif key == b"authorization":
+                authorization = value
+        request_id = given if given and _REQUEST_ID.match(given) else os.urandom(16).hex()
+        scope.setdefault("state", {})["request_id"] = request_id
+        reply = _Reply(send, request_id.encode())
+        try:
+            await self._guarded(scope, receive, reply, length, api_key, authorization)
+        finally:
+            self._record(scope, reply, request_id, length, started)
+
+    async def _guarded(
+        self,
+        scope: Scope,
+        receive: Receive,
+        reply: _Reply,
+        length: bytes | None,
+        api_key: bytes | None,
+        authorization: bytes | None,
+    ) -> None:
+        if (
+            self.keys is not None
+            and scope["path"] not in self.auth_exempt
+            and not self._authorized(api_key, authorization)
+        ):
+            await _refuse_unauthorized(scope, reply)
             return
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_body_bytes:
+                await self._refuse_body(scope, reply, length.decode("latin-1"))
+                return
+        else:  # chunked: count while it streams (a Content-Length is enforced by h11/httptools)
+            receive = self._counting(receive)
+        task = self.deadlines.enter()
+        try:
+            await self.app(scope, receive, reply)
+        except asyncio.CancelledError:
+            if not self.deadlines.leave(task):
+                raise
+            task = None
+            if not reply.started:
+                await self._timed_out(scope, reply)
+        except BodyTooLarge:
+            if not reply.started:
+                await self._refuse_body(scope, reply, f"more than {self.max_body_bytes}")
+        finally:
+            self.deadlines.leave(task)
+
+    def _record(
+        self, scope: Scope, reply: _Reply, request_id: str, length: bytes | None, started: float
+    ) -> None:
+        seconds = time.perf_counter() - started
+        if self.access_log is not None:
+            self.access_log.line(
+                request_id=request_id,
+                method=scope["method"],
+                path=scope["path"],
+                status=reply.status,
+                latency_ms=round(seconds * 1000, 3),
+                model=scope["state"].get("model"),
+                client=(scope.get("client") or ("", 0))[0],
+            )
+        if self.metrics is not None:
+            handler = self.route_names(scope)
+            if handler not in self.metrics_exempt:
+                size = int(length) if length is not None and length.isdigit() else 0
+                self.metrics.observe_http(
+                    scope["method"], reply.status, handler, size, reply.length, seconds
+                )
+
+    def _authorized(self, api_key: bytes | None, authorization: bytes | None) -> bool:
+        presented = api_key
+        if presented is None and authorization and authorization[:7].lower() == b"bearer ":
+            presented = authorization[7:].strip()
+        if not presented:
+            return False
+        ok = False
+        for key in self.keys or ():  # no early exit: time does not depend on which matched
+            ok |= hmac.compare_digest(presented, key)
+        return ok
+
+    def _counting(self, receive: Receive) -> Receive:
         received = 0
-        sent = _SendTracker(send)
+        limit = self.max_body_bytes
 
         async def counting_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge(self.max_bytes)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
-        try:
-            await self.app(scope, counting_receive, sent)
-        except _BodyTooLarge:
-            if not sent.started:
-                await self._refuse(scope, send, f"more than {self.max_bytes}")
+        return counting_receive
 
-    async def _refuse(self, scope: Scope, send: Send, received: str) -> None:
+    async def _refuse_body(self, scope: Scope, send: Send, received: str) -> None:
         await send_error(
             scope,
             send,
             413,
             "body-too-large",
             "Request body too large",
-            f"request bodies are limited to {self.max_bytes} bytes (MAX_BODY_BYTES); "
+            f"request bodies are limited to {self.max_body_bytes} bytes (MAX_BODY_BYTES); "
             f"received {received} bytes",
             [("connection", "close")],
-            limit=self.max_bytes,
+            limit=self.max_body_bytes,
         )
 
-
-async def _timed_out(work: Awaitable[None], seconds: float) -> bool:
-    """Run `work` under a deadline; True when the deadline cut it short.
-
-    asyncio's own timeout (Python >= 3.11) costs a timer handle; anyio's cancel scope,
-    used on 3.10, costs several times more per request.
-    """
-    if sys.version_info >= (3, 11):
-        deadline = asyncio.timeout(seconds)
-        try:
-            async with deadline:
-                await work
-        except TimeoutError:
-            if not deadline.expired():
-                raise  # the app's own TimeoutError, not ours
-            return True
-        return False
-    with anyio.move_on_after(seconds) as scope:  # type: ignore[unreachable,unused-ignore]  # 3.10
-        await work
-    return bool(scope.cancelled_caught)  # pragma: no cover
-
-
-class TimeoutMiddleware:
-    """Answer 504 when a request takes longer than `seconds` (work moved to a thread
-    keeps running to completion; the client is not kept waiting)."""
-
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
-        self.app = app
-        self.seconds = seconds
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        sent = _SendTracker(send)
-        if await _timed_out(self.app(scope, receive, sent), self.seconds) and not sent.started:
-            await send_error(
-                scope,
-                send,
-                504,
-                "request-timeout",
-                "Request timed out",
-                f"the request took longer than {self.seconds:g} s (REQUEST_TIMEOUT)",
-                limit_seconds=self.seconds,
-            )
-
-
-class AuthMiddleware:
-    """API keys (``Authorization: Bearer <key>`` or ``X-API-Key``), compared in constant
-    time against every configured key; paths in `exempt` pass without a key."""
-
-    def __init__(self, app: ASGIApp, keys: Iterable[str], exempt: Iterable[str]) -> None:
-        self.app = app
-        self.keys = [k.encode() for k in keys if k]
-        self.exempt = frozenset(exempt)
-
-    def _authorized(self, scope: Scope) -> bool:
-        presented = _header(scope, b"x-api-key")
-        auth = _header(scope, b"authorization")
-        if presented is None and auth and auth[:7].lower() == "bearer ":
-            presented = auth[7:].strip()
-        if not presented:
-            return False
-        candidate = presented.encode("utf-8", "surrogateescape")
-        ok = False
-        for key in self.keys:  # no early exit: time does not depend on which key matched
-            ok |= hmac.compare_digest(candidate, key)
-        return ok
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt or self._authorized(scope):
-            await self.app(scope, receive, send)
-            return
+    async def _timed_out(self, scope: Scope, send: Send) -> None:
+        seconds = self.deadlines.seconds
         await send_error(
             scope,
             send,
-            401,
-            "unauthorized",
-            "Unauthorized",
-            "this server requires an API key: send 'Authorization: Bearer <key>' "
-            "or 'X-API-Key: <key>'",
-            [("www-authenticate", 'Bearer realm="dimtensor-serve"')],
+            504,
+            "request-timeout",
+            "Request timed out",
+            f"the request took longer than {seconds:g} s (REQUEST_TIMEOUT)",
+            limit_seconds=seconds,
         )
+
+
+async def _refuse_unauthorized(scope: Scope, send: Send) -> None:
+    await send_error(
+        scope,
+        send,
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "this server requires an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+        [("www-authenticate", 'Bearer realm="dimtensor-serve"')],
+    )
+
+
+class _Reply:
+    """The ``send`` the app sees: adds ``X-Request-ID`` (and ``Connection: close`` while
+    the worker retires) and remembers the status and length for the log and metrics."""
+
+    __slots__ = ("_request_id", "_send", "length", "started", "status")
+
+    def __init__(self, send: Send, request_id: bytes) -> None:
+        self._send = send
+        self._request_id = request_id
+        self.started = False
+        self.status = 500  # what the client gets when the app fails before answering
+        self.length = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            headers = list(message.get("headers", ()))
+            for key, value in headers:
+                if key == b"content-length":
+                    self.length = int(value)
+                    break
+            headers.append((b"x-request-id", self._request_id))
+            if is_retiring():  # this worker is going away: do not keep the connection
+                headers.append((b"connection", b"close"))
+            message["headers"] = headers
+        await self._send(message)

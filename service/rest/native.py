@@ -22,6 +22,7 @@ import orjson
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.types import Scope
 
 from service.dataplane import (
     DataPlane,
@@ -31,6 +32,7 @@ from service.dataplane import (
 )
 from service.errors import ModelNotFoundError, ModelNotReadyError
 from service.models import ModelStatus
+from service.rest.asgi import header
 from service.rest.problems import problem_responses
 from service.rest.routing import document_schema, mount_routes
 from service.rest.schemas import (
@@ -77,24 +79,30 @@ def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows
         Returns:
             ``{"model", "version", "outputs": {NAME: {"value", "unit", "dimension"}}}``
         """
-        body = parse_predict_body(await http.body(), http.headers.get("content-type"))
+        return await answer(await http.body(), http.scope)
+
+    async def answer(raw: bytes, scope: Scope) -> Response:
+        """The door itself, on the raw body: the route above and the app's fast door
+        (``service.rest.app.FastDoors``) both call it."""
+        body = parse_predict_body(raw, header(scope, b"content-type"))
         request = PredictRequest(
             inputs={k: QuantityIn(q.value, q.unit) for k, q in body.inputs.items()},
             model=body.model,
             version=body.version,
             outputs=body.outputs,
         )
-        http.state.model = body.model or dataplane.default_model  # for the access log
+        state = scope.setdefault("state", {})
+        state["model"] = body.model or dataplane.default_model  # for the access log
         if _approx_rows(body) > inline_rows:
             result = await anyio.to_thread.run_sync(
                 dataplane.predict, request, abandon_on_cancel=True
             )
         else:
             result = await dataplane.predict_async(request)
-        http.state.model = result.model
+        state["model"] = result.model
         return Response(orjson.dumps(_predict_json(result)), media_type="application/json")
 
-    app.state.predict_endpoint = predict  # for the app's fast door (service.rest.app)
+    app.state.predict_endpoint = answer  # for the app's fast door (service.rest.app)
 
     @router.get("/v1/models", response_model=ModelList, summary="List models and signatures")
     async def list_models() -> ModelList:
@@ -192,7 +200,7 @@ def _predict_json(result: PredictResult) -> dict[str, Any]:
             name: {
                 "value": out.values.tolist(),
                 "unit": out.unit.expression,
-                "dimension": dimension_text(out.unit.dimension),
+                "dimension": out.unit.dimension_name,
             }
             for name, out in result.outputs.items()
         },

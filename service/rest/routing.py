@@ -1,8 +1,9 @@
 """Route registration that keeps the app's route list flat.
 
-FastAPI (>= 0.116) keeps an included router as one lazy ``_IncludedRouter`` node, and
-prometheus-fastapi-instrumentator flattens those nodes again on every request to name
-the handler: about 20 us per request here. The doors still build their routes on an
+FastAPI (>= 0.116) keeps an included router as one lazy ``_IncludedRouter`` node; the
+HTTP metrics name a request's handler by matching the app's routes
+(``service.rest.middleware.RouteNames``), which wants plain routes with their full
+paths. The doors still build their routes on an
 ``APIRouter`` (prefix, tags, shared responses and route class are applied as routes
 are created); ``mount_routes`` then adds those finished routes to the app directly.
 

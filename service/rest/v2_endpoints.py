@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
 from service import __version__
 from service.dataplane import (
@@ -31,6 +32,7 @@ from service.dataplane import (
 )
 from service.errors import InputError, ModelNotReadyError, OverloadedError, ServiceError
 from service.models import LoadedModel
+from service.rest.asgi import header
 from service.rest.health import ServerState
 from service.rest.problems import status_for
 from service.rest.routing import document_schema, mount_routes
@@ -53,6 +55,7 @@ from service.units import dimension_text
 __all__ = ["EXTENSIONS", "register_v2_endpoints", "v2_answer"]
 
 EXTENSIONS = ["units"]
+HEADER_KEY = HEADER.lower().encode()
 NUMERIC_DATATYPES = frozenset(DTYPES)
 INTEGER_LIMITS = {
     "INT8": (-(2**7), 2**7 - 1),
@@ -181,8 +184,15 @@ def register_v2_endpoints(
         """Run inference; units from ``inputs[i].parameters.unit``, wanted output units
         from ``outputs[j].parameters.unit``; the response echoes ``id``. JSON tensors or
         the binary tensor data extension (``Inference-Header-Content-Length``)."""
-        http.state.model = model_name  # for the access log
-        doc, body = _parse_infer(await http.body(), http.headers.get(HEADER))
+        return await answer(model_name, model_version, await http.body(), http.scope)
+
+    async def answer(
+        model_name: str, model_version: str | None, raw: bytes, scope: Scope
+    ) -> Response:
+        """The door itself, on the raw body: the route above and the app's fast door
+        (``service.rest.app.FastDoors``) both call it."""
+        scope.setdefault("state", {})["model"] = model_name  # for the access log
+        doc, body = _parse_infer(raw, header(scope, HEADER_KEY))
         model = repo.get(model_name, model_version)
         request = _to_predict_request(model, body, missing_unit)
         if _rows_hint(body) > inline_rows:
@@ -193,7 +203,7 @@ def register_v2_endpoints(
             result = await dataplane.predict_async(request)
         return _encode(result, body, doc)
 
-    app.state.infer_endpoint = infer  # for the app's fast door (service.rest.app)
+    app.state.infer_endpoint = answer  # for the app's fast door (service.rest.app)
     mount_routes(app, router)
     document_schema(app, InferenceRequest)
 
@@ -394,7 +404,7 @@ def _to_response(result: PredictResult, body: InferenceRequest) -> dict[str, Any
                 "datatype": "FP64",
                 "parameters": {
                     "unit": out.unit.expression,
-                    "dimension": dimension_text(out.unit.dimension),
+                    "dimension": out.unit.dimension_name,
                 },
                 "data": values.ravel().tolist(),
             }

@@ -99,6 +99,12 @@ class ParsedUnit:
     # (scale, offset) as exact rationals when the definition chain allows it, so that a
     # conversion factor is rounded once (mph -> km/h is exactly 1.609344).
     exact: tuple[Fraction, Fraction] | None = field(default=None, compare=False, repr=False)
+    # dimension_text(dimension), made once: answers name every output's dimension, and
+    # looking the text up by Dimension hashes seven Fractions each time.
+    dimension_name: str = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dimension_name", dimension_text(self.dimension))
 
     @property
     def is_dimensionless(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -156,24 +155,39 @@ async def test_request_id_is_returned_and_made_when_missing(aclient: httpx.Async
     assert forged != "a\tb"
 
 
-async def test_access_log_is_json_without_payload_values(
-    aclient: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
-):
-    from service.logs import JsonFormatter
+def access_lines(app: Any, capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The access lines the app wrote to stderr (file descriptor 2) so far."""
+    if app.state.access_log is not None:
+        app.state.access_log.flush()
+    err = capfd.readouterr().err
+    return [json.loads(line) for line in err.splitlines() if '"service.access"' in line]
 
+
+async def test_access_log_is_json_without_payload_values(
+    default_repository: ModelRepository, capfd: pytest.CaptureFixture[str]
+):
     secret = 123.456789
     body: dict[str, Any] = {"inputs": {**BODY["inputs"], "speed": {"value": secret, "unit": "m/s"}}}
-    with caplog.at_level(logging.INFO, logger="service.access"):
-        r = await aclient.post("/predict", json=body, headers={"x-request-id": "log-test"})
-    assert r.status_code == 200
-    records = [rec for rec in caplog.records if rec.name == "service.access"]
-    line = json.loads(JsonFormatter().format(records[-1]))
-    assert line["request_id"] == "log-test"
+    app = create_app(Settings(), repository=default_repository)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        r = await c.post("/predict", json=body, headers={"x-request-id": "log-test"})
+        assert r.status_code == 200
+        refused = await c.post("/predict", json={"inputs": 1}, headers={"x-request-id": "bad"})
+        assert refused.status_code == 422
+    lines = access_lines(app, capfd)
+    line = next(e for e in lines if e["request_id"] == "log-test")
+    assert line["logger"] == "service.access"
+    assert line["level"] == "info"
+    assert line["message"] == "POST /predict 200"
     assert line["status"] == 200
     assert line["path"] == "/predict"
+    assert line["method"] == "POST"
     assert line["model"] == "projectile"
     assert line["latency_ms"] > 0
-    assert str(secret) not in json.dumps(line)
+    assert line["time"].endswith("Z")
+    assert str(secret) not in json.dumps(lines)
+    assert next(e for e in lines if e["request_id"] == "bad")["status"] == 422
 
 
 async def test_metrics_endpoint_in_process(aclient: httpx.AsyncClient):
@@ -201,11 +215,16 @@ async def test_slow_request_gets_a_504_problem(default_repository: ModelReposito
         assert (await c.get("/healthz")).status_code == 200  # the server carries on
 
 
+@pytest.mark.parametrize(
+    "settings", [Settings(access_log=False), Settings(log_level="warning")], ids=["off", "level"]
+)
 async def test_access_log_can_be_switched_off(
-    default_repository: ModelRepository, caplog: pytest.LogCaptureFixture
+    settings: Settings, default_repository: ModelRepository, capfd: pytest.CaptureFixture[str]
 ):
-    async for c in client_for(Settings(access_log=False), default_repository):
-        with caplog.at_level(logging.INFO, logger="service.access"):
-            r = await c.post("/predict", json=BODY, headers={"x-request-id": "quiet"})
-        assert r.headers["x-request-id"] == "quiet"  # ids still flow
-        assert not [rec for rec in caplog.records if rec.name == "service.access"]
+    app = create_app(settings, repository=default_repository)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        r = await c.post("/predict", json=BODY, headers={"x-request-id": "quiet"})
+    assert r.headers["x-request-id"] == "quiet"  # ids still flow
+    assert app.state.access_log is None
+    assert not access_lines(app, capfd)

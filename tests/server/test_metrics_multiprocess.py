@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from tests.server.conftest import run_server
 pytestmark = pytest.mark.slow
 
 K = 60
+FLUSH = 1.2  # seconds: Metrics.flush_interval (1 s) and some slack
 BODY: dict[str, Any] = {
     "model": "projectile",
     "inputs": {
@@ -50,6 +52,19 @@ def test_counters_sum_over_three_workers(tmp_path: Path):
         bad_unit = {**BODY, "inputs": {**BODY["inputs"], "g": {"value": 1, "unit": "kg"}}}
         for _ in range(3):
             assert httpx.post(server.url + "/predict", json=bad_unit).status_code == 422
+        # Workers keep counts in memory and write them out every second (FLUSH below).
+        deadline = time.monotonic() + 10
+        while (
+            time.monotonic() < deadline
+            and sample(
+                httpx.get(server.url + "/metrics", headers={"connection": "close"}).text,
+                "http_requests_total",
+                handler="/predict",
+            )
+            < K + 8
+        ):
+            time.sleep(0.2)
+        time.sleep(FLUSH)  # one more interval: every worker has flushed everything since
         pids = {f.name for f in prom_dir.iterdir()}
         scrapes = [
             httpx.get(server.url + "/metrics", headers={"connection": "close"}).text
