@@ -263,7 +263,7 @@ class DataPlane:
         batch: list[FloatArray] = []
         for value, spec in zip(values, manifest.inputs, strict=True):
             if not isinstance(value, np.ndarray):  # a float from the shortcut
-                batch.append(np.full(rows, value))
+                batch.append(np.array([value]) if rows == 1 else np.full(rows, value))
             elif spec.name in batch_rows:
                 batch.append(value)
             else:

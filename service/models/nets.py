@@ -56,6 +56,15 @@ def _stack(n_in: int, hidden: Sequence[int], n_out: int, activation: Activation)
     return nn.Sequential(*layers)
 
 
+def _through(stack: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``stack(x)`` without ``nn.Module.__call__`` for every layer: the hook machinery
+    costs about 1.5 us a layer, as much as a 64-wide layer's arithmetic for one row.
+    Nothing here registers hooks on the inner layers; the model itself is still called."""
+    for layer in stack:
+        x = layer.forward(x)
+    return x
+
+
 class MLP(nn.Module):
     """A plain multilayer perceptron with optional input/output normalisation."""
 
@@ -75,7 +84,7 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_norm is not None:
             x = self.input_norm(x)
-        y: torch.Tensor = self.net(x)
+        y = _through(self.net, x)
         if self.output_norm is not None:
             y = self.output_norm.inverse(y)
         return y
@@ -118,7 +127,7 @@ class FourierMLP(nn.Module):
         if self.input_norm is not None:
             x = self.input_norm(x)
         z = (2.0 * math.pi) * (x @ self.features)
-        y: torch.Tensor = self.body(torch.cat([torch.sin(z), torch.cos(z)], dim=1))
+        y = self.body.forward(torch.cat([torch.sin(z), torch.cos(z)], dim=1))
         if self.output_norm is not None:
             y = self.output_norm.inverse(y)
         return y
@@ -175,7 +184,7 @@ class PiGroupMLP(nn.Module):
         return self.scale_constants * _power_product(x, self.scale_exponents)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        factor: torch.Tensor = self.mlp(self.groups(x))
+        factor = self.mlp.forward(self.groups(x))
         return self.scales(x) * factor
 
 

@@ -56,6 +56,10 @@ class LoadedModel:
         self.architecture = architecture
         self.input_sizes = tuple(spec.size for spec in manifest.inputs)
         self.output_sizes = tuple(spec.size for spec in manifest.outputs)
+        self._input_shapes = tuple(tuple(spec.shape) for spec in manifest.inputs)
+        # Every tensor a scalar per row (the usual physics signature): inputs stack into
+        # columns and outputs split into rows of the transposed result, in one numpy call each.
+        self._scalars = not any(self._input_shapes) and not any(s.shape for s in manifest.outputs)
 
     @property
     def name(self) -> str:
@@ -90,10 +94,9 @@ class LoadedModel:
                 received=[],
             )
         rows = arrays[0].shape[0]
-        columns = []
-        for spec, size, array in zip(specs, self.input_sizes, arrays, strict=True):
-            want = [rows, *spec.shape]
-            if list(array.shape) != want:
+        for spec, shape, array in zip(specs, self._input_shapes, arrays, strict=True):
+            if array.shape[0] != rows or array.shape[1:] != shape:
+                want = [rows, *spec.shape]
                 raise ShapeError(
                     f"input {spec.name!r}: expected shape {want} (rows, *per-row shape), "
                     f"received {list(array.shape)}",
@@ -101,16 +104,22 @@ class LoadedModel:
                     expected=want,
                     received=list(array.shape),
                 )
-            columns.append(array.reshape(rows, size))
-        flat = np.concatenate(columns, axis=1).astype(np.float32)
+        if self._scalars:
+            flat = np.array(arrays, dtype=np.float32).T  # (rows, inputs), a strided view
+        else:
+            columns = [a.reshape(rows, n) for a, n in zip(arrays, self.input_sizes, strict=True)]
+            flat = np.concatenate(columns, axis=1).astype(np.float32)
         with torch.inference_mode():
             result = self.module(torch.from_numpy(flat))
         out = _check_output(result, rows, sum(self.output_sizes), self.manifest)
+        if self._scalars:
+            # Rows of the C-ordered transpose are contiguous (rows,) arrays: serializers
+            # (orjson's numpy support) refuse strided views.
+            return list(np.array(out.numpy().T, dtype=np.float64, order="C"))
         values = out.numpy().astype(np.float64)
         outputs: list[FloatArray] = []
         start = 0
         for spec, size in zip(self.manifest.outputs, self.output_sizes, strict=True):
-            # Contiguous copies: serializers (orjson's numpy support) refuse strided views.
             column = values[:, start : start + size].reshape(rows, *spec.shape)
             outputs.append(np.ascontiguousarray(column))
             start += size
