@@ -459,11 +459,14 @@ class DataPlane:
         self, name: str, model_unit: ParsedUnit, values: FloatArray, wanted: str | None
     ) -> QuantityOut:
         unit = model_unit
-        if wanted is not None:
-            conv = self._conversion(wanted, model_unit, "output", name)
+        conv = None if wanted is None else self._conversion(wanted, model_unit, "output", name)
+        if conv is not None:
             unit = conv.unit
-            if not conv.identity:
-                values = conv.apply(values)
+        one = self._fast_output(values, conv)
+        if one is not None:
+            return QuantityOut(one, unit)
+        if conv is not None and not conv.identity:
+            values = conv.apply(values)
         if not np.isfinite(values).all():
             raise NonFiniteError(
                 f"output '{name}': the model produced a non-finite value; the inputs are "
@@ -471,6 +474,17 @@ class DataPlane:
                 output=name,
             )
         return QuantityOut(values, unit)
+
+    def _fast_output(self, values: FloatArray, conv: _Conversion | None) -> FloatArray | None:
+        """A single output value converted with float arithmetic (as ``_fast_scalar`` does
+        for inputs): numpy's abs/max/multiply/add/isfinite on one number cost more than
+        the whole output step otherwise. None: the general path (which raises errors)."""
+        if values.size != 1:
+            return None
+        x = float(values.flat[0])
+        if conv is not None and not conv.identity:
+            x = x * conv.factor + conv.shift
+        return _one(x, values.shape) if math.isfinite(x) else None
 
     # --- units without a model ------------------------------------------------------
     def convert(self, value: Any, source: str, target: str) -> tuple[FloatArray, ParsedUnit]:
@@ -484,6 +498,15 @@ class DataPlane:
             out = arr * factor + shift
         check_finite(out, name="value", role="output")
         return out, dst
+
+
+def _one(x: float, shape: tuple[int, ...]) -> FloatArray:
+    """An array of `shape` holding the single value `x` (np.full costs three times more)."""
+    if shape == (1,):
+        return np.array([x])
+    if shape == ():
+        return np.array(x)
+    return np.full(shape, x)
 
 
 def _mismatch(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import lru_cache
 from typing import Any
 
 import anyio.to_thread
@@ -50,13 +51,14 @@ from service.rest.v2_datamodels import (
     V2Error,
 )
 from service.tensors import FloatArray
-from service.units import dimension_text
+from service.units import ParsedUnit, dimension_text
 
 __all__ = ["EXTENSIONS", "register_v2_endpoints", "v2_answer"]
 
 EXTENSIONS = ["units"]
 HEADER_KEY = HEADER.lower().encode()
 NUMERIC_DATATYPES = frozenset(DTYPES)
+FLOAT_DATATYPES = frozenset({"FP16", "FP32", "FP64"})
 INTEGER_LIMITS = {
     "INT8": (-(2**7), 2**7 - 1),
     "INT16": (-(2**15), 2**15 - 1),
@@ -285,30 +287,38 @@ def _metadata(model: LoadedModel, versions: list[str]) -> ModelMetadataResponse:
     )
 
 
+@lru_cache(maxsize=256)
+def _signature(model: LoadedModel) -> tuple[dict[str, list[int]], dict[str, ParsedUnit]]:
+    """Per-row shape and unit of each input, by name (per model, not per request)."""
+    inputs = model.manifest.inputs
+    return (
+        {s.name: s.shape for s in inputs},
+        {s.name: u for s, u in zip(inputs, model.input_units, strict=True)},
+    )
+
+
 def _to_predict_request(
     model: LoadedModel, body: InferenceRequest, missing_unit: str
 ) -> PredictRequest:
-    per_row = {s.name: s.shape for s in model.manifest.inputs}
-    units = {s.name: u for s, u in zip(model.manifest.inputs, model.input_units, strict=True)}
+    per_row, units = _signature(model)
     inputs: dict[str, QuantityIn] = {}
     for tensor in body.inputs:
-        if tensor.name in inputs:
+        name = tensor.name
+        if name in inputs:
+            raise InvalidTensorError(f"input '{name}' appears twice in the request", input=name)
+        unit = _unit_parameter(tensor.parameters, "input", name)
+        if unit is None and missing_unit == "refuse" and name in units:
+            u = units[name]
             raise InvalidTensorError(
-                f"input '{tensor.name}' appears twice in the request", input=tensor.name
-            )
-        unit = _unit_parameter(tensor.parameters, f"input '{tensor.name}'")
-        if unit is None and missing_unit == "refuse" and tensor.name in units:
-            u = units[tensor.name]
-            raise InvalidTensorError(
-                f"input '{tensor.name}' has no parameters.unit; expected a unit of dimension "
-                f'{dimension_text(u.dimension)}, e.g. "{u.expression}" (set OIP_MISSING_UNIT=model '
+                f"input '{name}' has no parameters.unit; expected a unit of dimension "
+                f'{u.dimension_name}, e.g. "{u.expression}" (set OIP_MISSING_UNIT=model '
                 "to read a missing unit as the model's)",
-                input=tensor.name,
+                input=name,
             )
-        inputs[tensor.name] = QuantityIn(_tensor_values(tensor, per_row.get(tensor.name)), unit)
+        inputs[name] = QuantityIn(_tensor_values(tensor, per_row.get(name)), unit)
     outputs: dict[str, str | None] = {}
     for wanted in body.outputs or []:
-        outputs[wanted.name] = _unit_parameter(wanted.parameters, f"output '{wanted.name}'")
+        outputs[wanted.name] = _unit_parameter(wanted.parameters, "output", wanted.name)
     return PredictRequest(
         inputs=inputs,
         model=model.manifest.name,
@@ -318,19 +328,27 @@ def _to_predict_request(
     )
 
 
-def _unit_parameter(parameters: dict[str, Any] | None, where: str) -> str | None:
+def _unit_parameter(parameters: dict[str, Any] | None, role: str, name: str) -> str | None:
     unit = (parameters or {}).get("unit")
-    if unit is None:
-        return None
-    if not isinstance(unit, str):
-        raise InvalidTensorError(
-            f'{where}: parameters.unit must be a string such as "m/s", received {unit!r}'
-        )
-    return unit
+    if unit is None or type(unit) is str:
+        return unit
+    raise InvalidTensorError(
+        f"{role} '{name}': parameters.unit must be a string such as \"m/s\", received {unit!r}"
+    )
 
 
-def _tensor_values(tensor: RequestInput, per_row: list[int] | None) -> FloatArray:
+def _tensor_values(tensor: RequestInput, per_row: list[int] | None) -> FloatArray | list[float]:
     """Check datatype and shape against the data; the first axis is the batch."""
+    data = tensor.data
+    if (
+        per_row == []
+        and tensor.shape == [1]
+        and type(data) is list
+        and len(data) == 1
+        and type(data[0]) is float
+        and tensor.datatype in FLOAT_DATATYPES
+    ):
+        return data  # one row of a scalar input: the core reads [x] as the native door's
     where = f"input '{tensor.name}'"
     if tensor.datatype not in NUMERIC_DATATYPES:
         raise InvalidTensorError(
@@ -339,7 +357,7 @@ def _tensor_values(tensor: RequestInput, per_row: list[int] | None) -> FloatArra
         )
     if any(d < 0 for d in tensor.shape):
         raise InvalidTensorError(f"{where}: shape {tensor.shape} has a negative dimension")
-    data = tensor.data if isinstance(tensor.data, list) else [tensor.data]
+    data = data if isinstance(data, list) else [data]
     flat = _flatten(data, where)
     expected = math.prod(tensor.shape)
     if len(flat) != expected:

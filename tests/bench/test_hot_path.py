@@ -1,9 +1,10 @@
 """The shortcuts the benchmark drove into the core change no answer and no error.
 
-The data plane converts plain scalars in Python and keeps (unit text, model unit) pairs;
-the general numpy path is the reference. For any value and unit, a warm plane (second
-call, pairs cached) answers exactly what a plane without the shortcut answers: the same
-arrays bit for bit, or the same error type, message and details.
+The data plane converts plain scalars (inputs, and single output values) in Python and
+keeps (unit text, model unit) pairs; the general numpy path is the reference. For any
+value and unit, a warm plane (second call, pairs cached) answers exactly what a plane
+without the shortcuts answers: the same arrays bit for bit, or the same error type,
+message and details.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def planes(default_repository: ModelRepository) -> tuple[DataPlane, DataPlane]:
     fast = DataPlane(default_repository, default_model="projectile", max_rows=100)
     slow = DataPlane(default_repository, default_model="projectile", max_rows=100)
     slow._fast_scalar = lambda *args: None  # type: ignore[method-assign]
+    slow._fast_output = lambda *args: None  # type: ignore[method-assign]
     return fast, slow
 
 
