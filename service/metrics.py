@@ -20,9 +20,11 @@ multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is set (and emptied) by the guni
 config in the master before workers fork, dead workers are marked in ``child_exit``,
 and ``/metrics`` aggregates every worker's files, so any worker answers the totals.
 
-The HTTP series keep the names, types, labels, buckets and help texts of
-prometheus-fastapi-instrumentator 8.1.0's defaults (which this module replaces), so
-dashboards keep working.
+The HTTP series are prometheus-fastapi-instrumentator's (its ``metrics.default()``: names,
+types, labels, buckets and help texts; ``tests/test_metrics_tally.py`` compares them with
+the library, a test dependency), recorded by ``service.rest.middleware.Operations``
+instead of the library's middleware; the ``handler`` label is the route template, and
+health paths and ``/metrics`` are left out, as the app configured the library before.
 
 Label values never come from client text: a model that does not resolve is "unknown".
 """
