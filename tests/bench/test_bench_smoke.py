@@ -44,3 +44,24 @@ def test_bench_runs_end_to_end_on_a_tiny_duration():
     cells = [c.strip() for c in native.strip("|").split("|")]
     assert cells[3].endswith("x baseline")
     assert cells[6] == "0"  # no non-2xx answer: the requests were valid
+
+
+def test_profile_gives_each_sample_to_the_innermost_part():
+    from bench.profile import shares
+
+    raw = "\n".join(
+        [
+            "run (uvicorn/server.py);__call__ (service/rest/middleware.py);"
+            "forward (torch/nn/modules/linear.py) 7",
+            "run (uvicorn/server.py);__call__ (service/rest/middleware.py) 2",
+            "run (uvicorn/server.py) 3",
+            "somewhere (elsewhere.py) 1",
+            "",
+        ]
+    )
+    assert shares(raw) == {
+        "model: torch forward and LoadedModel.predict": 7,
+        "operations middleware: ids, limits, deadline, send wrapper": 2,
+        "uvicorn protocol and event loop": 3,
+        "other": 1,
+    }
