@@ -23,7 +23,16 @@ import time
 from pathlib import Path
 
 from bench.models import write_repository
-from bench.run import LOAD_CORE, NATIVE_BODY, OIP_BODY, drive, ensure_wrk, free_port, serve
+from bench.run import (
+    LOAD_CORE,
+    NATIVE_BODY,
+    OIP_BODY,
+    drive,
+    ensure_wrk,
+    free_port,
+    serve,
+    server_env,
+)
 
 __all__ = ["PARTS", "main", "shares"]
 
@@ -69,13 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     work = Path(tempfile.mkdtemp(prefix="dimtensor-profile-"))
     repo = write_repository(work / "models")
-    env = {
-        "MODEL_REPOSITORY": str(repo),
-        "DEFAULT_MODEL": "mlp",
-        "WEB_CONCURRENCY": "1",
-        "TORCH_THREADS": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(work / "prometheus"),
-    }
+    env = server_env(repo, work)
     native = json.loads(json.dumps(NATIVE_BODY).replace("{model}", "mlp"))
     body, path = (
         (native, "/predict") if args.door == "native" else (OIP_BODY, "/v2/models/mlp/infer")

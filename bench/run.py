@@ -215,19 +215,25 @@ def scenario(
     )
 
 
-def run(seconds: float, warmup: float, only: set[str] | None) -> list[Result]:
-    """Every scenario in one run; `only` keeps a subset (names as in the table)."""
-    wrk = ensure_wrk()
-    work = Path(tempfile.mkdtemp(prefix="dimtensor-bench-"))
-    repo = write_repository(work / "models")
-    python = sys.executable
-    service_env = {
+def server_env(repo: Path, work: Path) -> dict[str, str]:
+    """The server's environment in every scenario: the bench models, one worker, one torch
+    thread, multiprocess metrics under `work`."""
+    return {
         "MODEL_REPOSITORY": str(repo),
         "DEFAULT_MODEL": "mlp",
         "WEB_CONCURRENCY": "1",
         "TORCH_THREADS": "1",
         "PROMETHEUS_MULTIPROC_DIR": str(work / "prometheus"),
     }
+
+
+def run(seconds: float, warmup: float, only: set[str] | None) -> list[Result]:
+    """Every scenario in one run; `only` keeps a subset (names as in the table)."""
+    wrk = ensure_wrk()
+    work = Path(tempfile.mkdtemp(prefix="dimtensor-bench-"))
+    repo = write_repository(work / "models")
+    python = sys.executable
+    service_env = server_env(repo, work)
     baseline_argv = [
         python, "-m", "uvicorn", "bench.baseline_app:app", "--host", "127.0.0.1",
         "--port", "{port}", "--no-access-log", "--log-level", "warning",
