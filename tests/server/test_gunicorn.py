@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from pathlib import Path
 
 import httpx
@@ -145,3 +147,20 @@ def test_gunicorn_config_comes_from_settings(tmp_path: Path):
         "service.worker.Worker",
     ):
         assert line in log, line
+
+
+def test_access_lines_of_an_idle_worker_are_written_within_the_flush_interval(
+    server: ServerProcess,
+):
+    """Access lines are batched (ACCESS_LOG_FLUSH_SECONDS, 1 s by default): a worker that
+    gets no further request still writes them, from its lifespan task."""
+    r = httpx.get(server.url + "/v1/models", headers={"x-request-id": "idle-flush"}, timeout=5)
+    assert r.status_code == 200
+    deadline = time.monotonic() + 10
+    while '"idle-flush"' not in server.log_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    line = next(ln for ln in server.log_text().splitlines() if '"idle-flush"' in ln)
+    entry = json.loads(line)
+    assert entry["logger"] == "service.access"
+    assert entry["path"] == "/v1/models"
+    assert entry["status"] == 200
