@@ -93,3 +93,55 @@ def test_the_fast_path_answers_exactly_as_the_general_path(
     expected = outcome(slow, request)
     assert outcome(fast, request) == expected  # first sight of the unit pairs
     assert outcome(fast, request) == expected  # pairs cached: the shortcut applies
+
+
+oip_numbers = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(2**70), 2**70)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    speed=oip_numbers,
+    speed_unit=speed_units,
+    datatype=st.sampled_from(["FP64", "FP32", "FP16", "INT64"]),
+    shape=st.sampled_from([[1], [1, 1], []]),
+    out_unit=st.sampled_from([None, "m", "km", "s"]),
+)
+def test_the_oip_one_row_shortcut_answers_exactly_as_the_general_path(
+    planes: tuple[DataPlane, DataPlane],
+    speed: Any,
+    speed_unit: str | None,
+    datatype: str,
+    shape: list[int],
+    out_unit: str | None,
+):
+    """An OIP tensor of one float for a scalar input goes to the core as ``[x]``; with the
+    shortcut off it goes through the datatype and shape checks and numpy. Same answers."""
+    from service.rest import v2_endpoints as v2
+    from service.rest.v2_datamodels import InferenceRequest
+
+    fast, _ = planes
+    model = fast.resolve("projectile")
+    tensors: list[dict[str, Any]] = [
+        {"name": "speed", "shape": shape, "datatype": datatype, "data": [speed]},
+        {"name": "angle", "shape": [1], "datatype": "FP64", "data": [0.5]},
+        {"name": "g", "shape": [1], "datatype": "FP64", "data": [9.81]},
+    ]
+    if speed_unit is not None:
+        tensors[0]["parameters"] = {"unit": speed_unit}
+    for t in tensors[1:]:
+        t["parameters"] = {"unit": "rad" if t["name"] == "angle" else "m/s^2"}
+    outputs = [{"name": "range", "parameters": {"unit": out_unit}}] if out_unit else None
+    body = InferenceRequest.model_validate({"inputs": tensors, "outputs": outputs})
+
+    def answer() -> Any:
+        try:
+            request = v2._to_predict_request(model, body, "model")
+        except ServiceError as exc:
+            return (type(exc), exc.message)
+        return outcome(fast, request)
+
+    shortcut = answer()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(v2, "FLOAT_DATATYPES", frozenset())
+        assert answer() == shortcut
