@@ -100,6 +100,7 @@ class AccessLog:
         self.sink = write or _write_stderr
         self.flush_interval = flush_interval
         self._buffer = bytearray()
+        self.dropped = 0  # lines the sink refused (stderr closed, a broken pipe)
         self._flushed = time.monotonic()
         self._second = -1
         self._stamp = ""
@@ -150,7 +151,10 @@ class AccessLog:
         if self._buffer:
             data = bytes(self._buffer)
             self._buffer.clear()
-            self.sink(data)
+            try:
+                self.sink(data)
+            except OSError:  # as logging.Handler.handleError: a log never fails a request
+                self.dropped += data.count(b"\n")
 
     async def flush_periodically(self) -> None:
         """Flush every `flush_interval` seconds, so an idle server's lines still appear."""

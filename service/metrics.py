@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import os
 import threading
 import time
@@ -115,6 +116,8 @@ METRIC_NAMES = (
     "http_request_size_bytes",
     "http_response_size_bytes",
 )
+
+log = logging.getLogger("service.metrics")
 
 _UNIT_ERRORS = (UnitError, IncompatibleUnitsError, DimensionMismatchError)
 
@@ -440,6 +443,8 @@ class Metrics:
         if self._flush_lock.acquire(blocking=False):
             try:
                 self._flush()
+            except Exception:  # a metrics file that cannot be written never fails a request
+                log.exception("metrics: could not write the tallies; they are dropped")
             finally:
                 self._flush_lock.release()
 
@@ -457,7 +462,10 @@ class Metrics:
         the multiprocess files even while a worker gets no requests."""
         while True:
             await asyncio.sleep(self.flush_interval)
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # keep flushing: the next interval may succeed
+                log.exception("metrics: could not write the tallies; they are dropped")
 
 
 def multiprocess_dir() -> str | None:

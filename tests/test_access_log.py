@@ -95,3 +95,13 @@ async def test_flush_periodically_writes_an_idle_servers_lines():
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_a_sink_that_fails_never_fails_the_request():
+    def broken(data: bytes) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    log = AccessLog(broken, flush_interval=0)
+    log.line(**fields(0))
+    log.line(**fields(1))
+    assert log.dropped == 2

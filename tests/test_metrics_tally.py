@@ -535,3 +535,46 @@ def test_metric_names_lists_every_series() -> None:
         f.name + "_total" if f.type == "counter" else f.name for f in tallied().registry.collect()
     }
     assert series == set(METRIC_NAMES)
+
+
+def test_a_flush_that_fails_never_fails_the_request(caplog: pytest.LogCaptureFixture) -> None:
+    """Disk full or a read-only metrics directory: the record call still returns, the
+    failure is logged, and later flushes work again."""
+    metrics = Metrics(flush_interval=1e-9)
+
+    class Full:
+        def labels(self, *values: str) -> Any:
+            raise OSError(28, "No space left on device")
+
+    real, metrics._inference.metric = metrics._inference.metric, Full()  # type: ignore[assignment]
+    metrics.succeeded("native", "m", "1", 1, 0.001)
+    metrics.succeeded("native", "m", "1", 1, 0.001)  # the inline flush failed: logged
+    assert "could not write the tallies" in caplog.text
+    metrics._inference.metric = real
+    metrics.succeeded("native", "m", "1", 1, 0.001)
+    metrics.flush()
+    text = generate_latest(metrics.registry).decode()
+    assert (
+        'dimtensor_predictions_total{model="m",outcome="ok",protocol="native",version="1"}' in text
+    )
+
+
+@pytest.mark.anyio
+async def test_the_periodic_flush_survives_a_failure(caplog: pytest.LogCaptureFixture) -> None:
+    metrics = Metrics(flush_interval=0.01)
+    calls = []
+
+    def flaky() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+
+    metrics.flush = flaky  # type: ignore[method-assign]
+    task = asyncio.create_task(metrics.flush_periodically())
+    for _ in range(200):
+        if len(calls) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    assert len(calls) >= 3
+    assert "could not write the tallies" in caplog.text
