@@ -37,7 +37,7 @@ from service.errors import (
 )
 from service.models import LoadedModel, ModelRepository
 from service.tensors import FloatArray, as_float_array, check_finite, rows_of
-from service.units import ParsedUnit, conversion, dimension_text, parse_unit, same_dimension
+from service.units import ParsedUnit, conversion, parse_unit, same_dimension
 
 __all__ = [
     "CONVERSION_CACHE_SIZE",
@@ -182,7 +182,6 @@ class DataPlane:
         self.repository = repository
         self.batcher = batcher
         self._conversions: dict[tuple[str, str, str], _Conversion] = {}
-        self._signatures: dict[LoadedModel, tuple[dict[str, None], dict[str, None]]] = {}
         self.observer: PredictObserver = observer or _NoObserver()
         self.default_model = default_model or None
         self.max_unit_length = max_unit_length
@@ -263,7 +262,7 @@ class DataPlane:
         batch: list[FloatArray] = []
         for value, spec in zip(values, manifest.inputs, strict=True):
             if not isinstance(value, np.ndarray):  # a float from the shortcut
-                batch.append(np.array([value]) if rows == 1 else np.full(rows, value))
+                batch.append(_one(value, (rows,)))
             elif spec.name in batch_rows:
                 batch.append(value)
             else:
@@ -379,7 +378,7 @@ class DataPlane:
         return x, batch
 
     def _check_names(self, model: LoadedModel, request: PredictRequest) -> None:
-        declared_in, declared_out = self._names(model)
+        declared_in, declared_out = model.inputs_by_name, model.output_names
         if request.inputs.keys() == declared_in.keys() and all(
             n in declared_out for n in (request.outputs or ())
         ):
@@ -408,17 +407,6 @@ class DataPlane:
                 output=bad_out[0],
                 expected=list(declared_out),
             )
-
-    def _names(self, model: LoadedModel) -> tuple[dict[str, None], dict[str, None]]:
-        """Declared input and output names (ordered, as dicts for set-like key views)."""
-        found = self._signatures.get(model)
-        if found is None:
-            found = (
-                dict.fromkeys(s.name for s in model.manifest.inputs),
-                dict.fromkeys(s.name for s in model.manifest.outputs),
-            )
-            self._signatures[model] = found
-        return found
 
     def _input_array(
         self, name: str, shape: list[int], model_unit: ParsedUnit, quantity: QuantityIn
@@ -512,7 +500,7 @@ def _one(x: float, shape: tuple[int, ...]) -> FloatArray:
 def _mismatch(
     role: str, name: str, model_unit: ParsedUnit, unit: ParsedUnit
 ) -> DimensionMismatchError:
-    expected, received = dimension_text(model_unit.dimension), dimension_text(unit.dimension)
+    expected, received = model_unit.dimension_name, unit.dimension_name
     if role == "input":
         message = (
             f"input '{name}': expected a quantity of dimension {expected} (the model's unit "
@@ -536,7 +524,5 @@ def _mismatch(
 
 
 def _signature(model: LoadedModel, name: str) -> str:
-    for spec, unit in zip(model.manifest.inputs, model.input_units, strict=True):
-        if spec.name == name:
-            return f"unit '{unit.expression}', dimension {dimension_text(unit.dimension)}"
-    return "unknown"
+    _, unit = model.inputs_by_name[name]  # only asked for declared inputs
+    return f"unit '{unit.expression}', dimension {unit.dimension_name}"

@@ -57,6 +57,12 @@ class LoadedModel:
         self.input_sizes = tuple(spec.size for spec in manifest.inputs)
         self.output_sizes = tuple(spec.size for spec in manifest.outputs)
         self._input_shapes = tuple(tuple(spec.shape) for spec in manifest.inputs)
+        # By name, in declaration order, for the doors and the core's name checks (dicts:
+        # their key views compare like sets).
+        self.inputs_by_name = {
+            spec.name: (spec, unit) for spec, unit in zip(manifest.inputs, input_units, strict=True)
+        }
+        self.output_names = dict.fromkeys(spec.name for spec in manifest.outputs)
         # Every tensor a scalar per row (the usual physics signature): inputs stack into
         # columns and outputs split into rows of the transposed result, in one numpy call each.
         self._scalars = not any(self._input_shapes) and not any(s.shape for s in manifest.outputs)

@@ -44,7 +44,7 @@ from service.rest.schemas import (
     TensorInfo,
 )
 from service.tensors import loads_json
-from service.units import dimension_exponents, dimension_text, parse_unit
+from service.units import dimension_exponents, parse_unit
 
 __all__ = ["parse_predict_body", "register_native_endpoints"]
 
@@ -244,7 +244,7 @@ def _tensor_info(name: str, unit: str, shape: list[int], description: str) -> Te
     return TensorInfo(
         name=name,
         unit=unit,
-        dimension=dimension_text(parsed.dimension),
+        dimension=parsed.dimension_name,
         exponents=dimension_exponents(parsed.dimension),
         shape=shape,
         description=description,

@@ -12,7 +12,7 @@ from service.dataplane import DataPlane
 from service.rest.problems import problem_responses
 from service.rest.routing import mount_routes
 from service.rest.schemas import ConvertRequest, ConvertResponse, UnitInfo
-from service.units import dimension_exponents, dimension_text
+from service.units import dimension_exponents
 
 __all__ = ["register_units_endpoints"]
 
@@ -31,7 +31,7 @@ def register_units_endpoints(app: FastAPI, dataplane: DataPlane) -> None:
         unit = dataplane.parse(expr, role="unit", name="expr")
         return UnitInfo(
             expression=unit.expression,
-            dimension=dimension_text(unit.dimension),
+            dimension=unit.dimension_name,
             exponents=dimension_exponents(unit.dimension),
             scale=unit.scale,
             offset=unit.offset,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Coroutine
-from functools import lru_cache
 from typing import Any
 
 import anyio.to_thread
@@ -51,12 +50,12 @@ from service.rest.v2_datamodels import (
     V2Error,
 )
 from service.tensors import FloatArray
-from service.units import ParsedUnit, dimension_text
+from service.units import ParsedUnit
 
 __all__ = ["EXTENSIONS", "register_v2_endpoints", "v2_answer"]
 
 EXTENSIONS = ["units"]
-HEADER_KEY = HEADER.lower().encode()
+HEADER_KEY = HEADER.encode()
 NUMERIC_DATATYPES = frozenset(DTYPES)
 FLOAT_DATATYPES = frozenset({"FP16", "FP32", "FP64"})
 INTEGER_LIMITS = {
@@ -265,10 +264,10 @@ def _rows_hint(body: InferenceRequest) -> int:
 def _metadata(model: LoadedModel, versions: list[str]) -> ModelMetadataResponse:
     m = model.manifest
 
-    def tensor(name: str, shape: list[int], unit: str, dim: Any) -> MetadataTensor:
+    def tensor(name: str, shape: list[int], unit: ParsedUnit) -> MetadataTensor:
         params: dict[str, str | int | float | bool] = {
-            "unit": unit,
-            "dimension": dimension_text(dim),
+            "unit": unit.expression,
+            "dimension": unit.dimension_name,
         }
         return MetadataTensor(name=name, datatype="FP64", shape=[-1, *shape], parameters=params)
 
@@ -277,45 +276,35 @@ def _metadata(model: LoadedModel, versions: list[str]) -> ModelMetadataResponse:
         versions=versions,
         platform="pytorch_dimtensor",
         inputs=[
-            tensor(s.name, s.shape, u.expression, u.dimension)
-            for s, u in zip(m.inputs, model.input_units, strict=True)
+            tensor(s.name, s.shape, u) for s, u in zip(m.inputs, model.input_units, strict=True)
         ],
         outputs=[
-            tensor(s.name, s.shape, u.expression, u.dimension)
-            for s, u in zip(m.outputs, model.output_units, strict=True)
+            tensor(s.name, s.shape, u) for s, u in zip(m.outputs, model.output_units, strict=True)
         ],
-    )
-
-
-@lru_cache(maxsize=256)
-def _signature(model: LoadedModel) -> tuple[dict[str, list[int]], dict[str, ParsedUnit]]:
-    """Per-row shape and unit of each input, by name (per model, not per request)."""
-    inputs = model.manifest.inputs
-    return (
-        {s.name: s.shape for s in inputs},
-        {s.name: u for s, u in zip(inputs, model.input_units, strict=True)},
     )
 
 
 def _to_predict_request(
     model: LoadedModel, body: InferenceRequest, missing_unit: str
 ) -> PredictRequest:
-    per_row, units = _signature(model)
+    declared = model.inputs_by_name
     inputs: dict[str, QuantityIn] = {}
     for tensor in body.inputs:
         name = tensor.name
         if name in inputs:
             raise InvalidTensorError(f"input '{name}' appears twice in the request", input=name)
         unit = _unit_parameter(tensor.parameters, "input", name)
-        if unit is None and missing_unit == "refuse" and name in units:
-            u = units[name]
+        if unit is None and missing_unit == "refuse" and name in declared:
+            u = declared[name][1]
             raise InvalidTensorError(
                 f"input '{name}' has no parameters.unit; expected a unit of dimension "
                 f'{u.dimension_name}, e.g. "{u.expression}" (set OIP_MISSING_UNIT=model '
                 "to read a missing unit as the model's)",
                 input=name,
             )
-        inputs[name] = QuantityIn(_tensor_values(tensor, per_row.get(name)), unit)
+        spec = declared.get(name)
+        per_row = None if spec is None else spec[0].shape
+        inputs[name] = QuantityIn(_tensor_values(tensor, per_row), unit)
     outputs: dict[str, str | None] = {}
     for wanted in body.outputs or []:
         outputs[wanted.name] = _unit_parameter(wanted.parameters, "output", wanted.name)

@@ -140,7 +140,7 @@ def conversion(src: ParsedUnit, dst: ParsedUnit) -> tuple[float, float]:
             dimensions are named in the message and details).
     """
     if not same_dimension(src.dimension, dst.dimension):
-        src_dim, dst_dim = dimension_text(src.dimension), dimension_text(dst.dimension)
+        src_dim, dst_dim = src.dimension_name, dst.dimension_name
         raise IncompatibleUnitsError(
             f"cannot convert from {src.expression!r} ({src_dim}) to {dst.expression!r} "
             f"({dst_dim}): expected a unit of dimension {dst_dim}, received {src_dim}",
