@@ -7,12 +7,18 @@ run the forward pass on plain arrays, convert outputs to the units asked for.
 Errors are the typed domain errors of ``service.errors``; nothing here knows HTTP.
 
 The path has three steps so that sync callers and async doors share every check:
-``prepare_for`` (everything before the model), ``run`` (the forward pass; the async doors
-may hand it to the micro-batcher of ``service.batching`` instead) and ``finish``
-(outputs checked and converted). ``predict`` and ``predict_async`` chain them.
-Per-request work is kept small for the common 1-row case: a (unit text, model unit)
-pair is parsed and checked once and its factor kept; a plain scalar is converted in
-Python rather than through numpy (the general path still raises every error).
+``prepare_for`` (everything before the model), ``run`` (the forward pass) and ``finish``
+(outputs checked and converted). ``predict`` chains them for sync callers (batch jobs,
+tests); ``predict_async`` is the one call of the async doors, and decides how the request
+runs: in a worker thread when it is large (``inline_rows``), else through the micro-batcher
+of ``service.batching`` when one is configured, else inline on the event loop.
+
+Per-request work is kept small for the common 1-row case, by two rules written once each:
+a (unit text, model unit) pair is parsed and checked once and its factor kept
+(``_conversion``), and a one-row scalar (``_one_row_scalar``) is converted in Python
+rather than through numpy; anything else, and any value the shortcut cannot convert to a
+finite number, takes the general path, which raises every error (so messages come from
+one place). ``tests/bench/test_hot_path.py`` holds both paths to identical answers.
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import anyio.to_thread
 import numpy as np
 
 from service.errors import (
@@ -49,7 +57,13 @@ __all__ = [
     "Prepared",
     "QuantityIn",
     "QuantityOut",
+    "requested_model",
 ]
+
+requested_model: ContextVar[str | None] = ContextVar("requested_model", default=None)
+"""The model the current request asked for (its name, or the default model's), set by
+``DataPlane.resolve`` before the lookup can fail: the one hook through which the access
+log (``service.rest.operations``) learns the model; doors never set it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +181,8 @@ class DataPlane:
         observer: told of each prediction's outcome (metrics).
         batcher: runs the forward passes of ``predict_async`` (micro-batching); None:
             inline.
+        inline_rows: ``predict_async`` runs a request of more rows than this in a worker
+            thread, off the event loop (``INLINE_ROWS``).
     """
 
     def __init__(
@@ -178,9 +194,11 @@ class DataPlane:
         max_rows: int = 100_000,
         observer: PredictObserver | None = None,
         batcher: ForwardRunner | None = None,
+        inline_rows: int = 512,
     ) -> None:
         self.repository = repository
         self.batcher = batcher
+        self.inline_rows = inline_rows
         self._conversions: dict[tuple[str, str, str], _Conversion] = {}
         self.observer: PredictObserver = observer or _NoObserver()
         self.default_model = default_model or None
@@ -189,7 +207,9 @@ class DataPlane:
 
     # --- lookup -------------------------------------------------------------------
     def resolve(self, name: str | None, version: str | None = None) -> LoadedModel:
-        """The model a request means; raises ModelNotFoundError / ModelNotReadyError."""
+        """The model a request means; raises ModelNotFoundError / ModelNotReadyError.
+        Reports the name asked for through ``requested_model`` first."""
+        requested_model.set(name or self.default_model)
         if not name:
             if self.default_model is None:
                 raise UnexpectedInputError(
@@ -214,26 +234,36 @@ class DataPlane:
     # --- the path: prepare -> run -> finish ----------------------------------------
     def predict(self, request: PredictRequest) -> PredictResult:
         """Run one request through the model, synchronously (batch jobs, tests, threads)."""
+        return self._predict(self._resolved(request), request)
+
+    async def predict_async(self, request: PredictRequest) -> PredictResult:
+        """The one call of the async doors; this is where it is decided how a request runs.
+
+        More rows than ``inline_rows``: the whole path in a worker thread, so that a large
+        batch does not hold up the event loop. Otherwise the checks and conversions run
+        inline (for a small request a thread hop costs more than the work), and the
+        forward pass goes through the micro-batcher when one is configured (stacked with
+        concurrent requests), else inline too.
+        """
         model = self._resolved(request)
+        if _rows_hint(request) > self.inline_rows:
+            return await anyio.to_thread.run_sync(
+                self._predict, model, request, abandon_on_cancel=True
+            )
+        if self.batcher is None:
+            return self._predict(model, request)
         try:
             prepared = self.prepare_for(model, request)
-            raw, seconds = self.run(prepared)
+            raw, seconds = await self.batcher.run(model, prepared.batch, prepared.rows)
         except ServiceError as exc:
             self._failed(request, model, exc)
             raise
         return self._finished(request, prepared, raw, seconds)
 
-    async def predict_async(self, request: PredictRequest) -> PredictResult:
-        """The same path for the event loop. The forward pass goes through the micro-batcher
-        when one is configured (stacked with concurrent requests); without one it runs
-        inline: for a small request a thread hop costs more than the forward itself."""
-        model = self._resolved(request)
+    def _predict(self, model: LoadedModel, request: PredictRequest) -> PredictResult:
         try:
             prepared = self.prepare_for(model, request)
-            if self.batcher is None:
-                raw, seconds = self.run(prepared)
-            else:
-                raw, seconds = await self.batcher.run(model, prepared.batch, prepared.rows)
+            raw, seconds = self.run(prepared)
         except ServiceError as exc:
             self._failed(request, model, exc)
             raise
@@ -248,13 +278,18 @@ class DataPlane:
         batch_rows: dict[str, int] = {}
         for spec, unit in zip(manifest.inputs, model.input_units, strict=True):
             quantity = request.inputs[spec.name]
-            fast = self._fast_scalar(spec.shape, unit, quantity)
-            if fast is not None:
-                values.append(fast[0])
-                if fast[1]:
+            conv = (
+                None
+                if quantity.unit is None
+                else self._conversion(quantity.unit, unit, "input", spec.name)
+            )
+            scalar = self._one_row_scalar(spec.shape, quantity.value, conv)
+            if scalar is not None:
+                values.append(scalar[0])
+                if scalar[1]:
                     batch_rows[spec.name] = 1
                 continue
-            arr, rows = self._input_array(spec.name, spec.shape, unit, quantity)
+            arr, rows = self._input_array(spec.name, spec.shape, conv, quantity.value)
             values.append(arr)
             if rows is not None:
                 batch_rows[spec.name] = rows
@@ -343,17 +378,16 @@ class DataPlane:
         self._conversions[key] = found
         return found
 
-    def _fast_scalar(
-        self, shape: list[int], model_unit: ParsedUnit, quantity: QuantityIn
+    def _one_row_scalar(
+        self, shape: list[int], value: Any, conv: _Conversion | None
     ) -> tuple[float, bool] | None:
-        """One plain number for a scalar input, converted in Python: the common 1-row case
-        without a dozen numpy calls. Returns ``(value, one_row_batch)``: a bare number is
-        unbatched; ``[x]`` (JSON) or a float64 array shaped ``(1,)`` (OIP) is a batch of
-        one row. None sends it down the general path, which also raises every error (so
-        messages come from one place)."""
+        """The shortcut's rule: one plain number for a scalar input, converted in Python
+        (the common 1-row case without a dozen numpy calls). Returns ``(value, batched)``:
+        a bare number is unbatched; ``[x]`` (JSON) or a float64 array of shape ``(1,)``
+        (decoded tensors) is a batch of one row. None sends the value down the general
+        path, which also raises every error."""
         if shape:
             return None
-        value = quantity.value
         batch = False
         kind = type(value)
         if kind is list and len(value) == 1:
@@ -365,17 +399,9 @@ class DataPlane:
         if not (kind is float or (kind is int and -_INT64 <= value < _INT64)):
             return None
         x = float(value)
-        if not math.isfinite(x):
-            return None
-        if quantity.unit is not None:
-            found = self._conversions.get(("input", quantity.unit, model_unit.expression))
-            if found is None:
-                return None
-            if not found.identity:
-                x = x * found.factor + found.shift
-                if not math.isfinite(x):
-                    return None
-        return x, batch
+        if conv is not None and not conv.identity:
+            x = x * conv.factor + conv.shift
+        return (x, batch) if math.isfinite(x) else None
 
     def _check_names(self, model: LoadedModel, request: PredictRequest) -> None:
         declared_in, declared_out = model.inputs_by_name, model.output_names
@@ -409,15 +435,10 @@ class DataPlane:
             )
 
     def _input_array(
-        self, name: str, shape: list[int], model_unit: ParsedUnit, quantity: QuantityIn
+        self, name: str, shape: list[int], conv: _Conversion | None, value: Any
     ) -> tuple[FloatArray, int | None]:
-        conv = (
-            None
-            if quantity.unit is None
-            else self._conversion(quantity.unit, model_unit, "input", name)
-        )
         per_row = max(1, math.prod(shape))
-        arr = as_float_array(quantity.value, name=name, max_values=self.max_rows * per_row)
+        arr = as_float_array(value, name=name, max_values=self.max_rows * per_row)
         check_finite(arr, name=name)
         rows = rows_of(arr, shape, name=name)
         if conv is not None and not conv.identity:
@@ -464,7 +485,7 @@ class DataPlane:
         return QuantityOut(values, unit)
 
     def _fast_output(self, values: FloatArray, conv: _Conversion | None) -> FloatArray | None:
-        """A single output value converted with float arithmetic (as ``_fast_scalar`` does
+        """A single output value converted with float arithmetic (as ``_one_row_scalar`` does
         for inputs): numpy's abs/max/multiply/add/isfinite on one number cost more than
         the whole output step otherwise. None: the general path (which raises errors)."""
         if values.size != 1:
@@ -486,6 +507,19 @@ class DataPlane:
             out = arr * factor + shift
         check_finite(out, name="value", role="output")
         return out, dst
+
+
+def _rows_hint(request: PredictRequest) -> int:
+    """A cheap upper bound of a request's rows (before any check): the length of its
+    longest list or array input."""
+    rows = 1
+    for quantity in request.inputs.values():
+        value = quantity.value
+        if type(value) is list:
+            rows = max(rows, len(value))
+        elif isinstance(value, np.ndarray) and value.ndim:
+            rows = max(rows, value.shape[0])
+    return rows
 
 
 def _one(x: float, shape: tuple[int, ...]) -> FloatArray:

@@ -10,8 +10,6 @@ anything here, as gunicorn documents.
 from __future__ import annotations
 
 import gc
-import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -56,17 +54,10 @@ logconfig_dict = {
 
 def on_starting(server: Any) -> None:
     """Give the workers an empty Prometheus multiprocess directory, before they fork."""
-    path = Path(
-        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(tempfile.gettempdir()) / "prometheus"
-    )
-    if path.exists():
-        for child in path.iterdir():  # stale files of an earlier run would add to the counts
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-    path.mkdir(parents=True, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    from service.metrics import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(Path(tempfile.gettempdir()) / "prometheus")
+    get_settings.cache_clear()  # the workers read the settings again, with the directory
 
 
 def post_worker_init(worker: Any) -> None:

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -120,6 +120,20 @@ class Settings(BaseSettings):
         description="Most seconds an access line waits in memory (written in batches; "
         "0: each line at once).",
     )
+
+    # --- metrics ---
+    prometheus_multiproc_dir: Path | None = Field(
+        None,
+        description="Folder where worker processes keep their metrics (the server sets it "
+        "at start; unset or empty: in memory, one process).",
+    )
+
+    @field_validator("prometheus_multiproc_dir", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An empty ``PROMETHEUS_MULTIPROC_DIR=`` means unset, as an operator means it
+        (prometheus_client itself would write its files into the working directory)."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     def load_api_keys(self) -> list[str]:
         """Every configured key, from API_KEYS and API_KEYS_FILE.

@@ -154,23 +154,23 @@ def record_directly(metrics: Metrics, ops: Sequence[Op]) -> None:
     for op in ops:
         if op[0] == "succeeded":
             _, protocol, model, version, rows, seconds = op
-            metrics.predictions.labels(model, version, protocol, "ok").inc()
-            metrics.inference.labels(model).observe(seconds)
-            metrics.rows.labels(model).observe(rows)
+            metrics.series.predictions.labels(model, version, protocol, "ok").inc()
+            metrics.series.inference.labels(model).observe(seconds)
+            metrics.series.rows.labels(model).observe(rows)
         elif op[0] == "failed":
             _, protocol, model, version, error = op
-            metrics.predictions.labels(
+            metrics.series.predictions.labels(
                 model or "unknown", version or "", protocol, error.kind
             ).inc()
             if isinstance(error, UnitError | IncompatibleUnitsError | DimensionMismatchError):
-                metrics.unit_errors.labels(error.kind).inc()
+                metrics.series.unit_errors.labels(error.kind).inc()
         elif op[0] == "http":
             _, method, status, handler, request_bytes, response_bytes, seconds = op
-            metrics.http_requests.labels(method, str(status), handler).inc()
-            metrics.http_request_size.labels(handler).observe(request_bytes)
-            metrics.http_response_size.labels(handler).observe(response_bytes)
-            metrics.http_duration_highr.observe(seconds)
-            metrics.http_duration.labels(method, handler).observe(seconds)
+            metrics.series.http_requests.labels(method, str(status), handler).inc()
+            metrics.series.http_request_size.labels(handler).observe(request_bytes)
+            metrics.series.http_response_size.labels(handler).observe(response_bytes)
+            metrics.series.http_duration_highr.observe(seconds)
+            metrics.series.http_duration.labels(method, handler).observe(seconds)
 
 
 def tallied() -> Metrics:
@@ -280,7 +280,7 @@ def test_flush_is_idempotent() -> None:
 
 def test_a_record_call_flushes_once_the_interval_passed(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr("service.metrics.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("service.metrics.tally.time.monotonic", lambda: now[0])
     metrics = Metrics(flush_interval=1.0)
 
     def total() -> float | None:

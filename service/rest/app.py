@@ -1,38 +1,41 @@
-"""The application factory: settings -> repository -> data plane -> doors.
+"""The application factory: settings -> repository -> data plane -> doors -> route table.
 
 ``create_app()`` is what gunicorn imports in each worker (``service.rest.app:create_app()``)
 and what tests call with their own settings or repository. Models load here, before the
 worker accepts connections, so a worker that serves is a worker with warmed models.
+
+The request path, from the ASGI entry to the model (docs/architecture.md lists it too):
+``Operations`` (request id, auth, limits, deadline, access line, HTTP metrics) ->
+``DoorDispatch`` (a prediction route, straight to its ``DoorRoute``; anything else through
+FastAPI's router to the same route objects) -> the door's endpoint (``NativeDoor.predict``,
+``OipDoor.infer``, ...) -> ``DataPlane.predict_async`` -> ``LoadedModel.predict``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 import torch
-from fastapi import FastAPI, Request, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import FastAPI
 
 from service import __version__
 from service.batching import Batcher, BatchPolicy
 from service.dataplane import DataPlane
 from service.logs import AccessLog, configure_logging
-from service.metrics import Metrics, mount_metrics
+from service.metrics import Metrics, mount_metrics, use_storage
 from service.models import ModelRepository, default_repository_path
-from service.rest.asgi import read_body, send_response
-from service.rest.health import ServerState, register_health_endpoints
-from service.rest.middleware import Operations, RouteNames
-from service.rest.native import register_native_endpoints
-from service.rest.problems import install_problem_handlers
-from service.rest.units_api import register_units_endpoints
-from service.rest.v2_endpoints import register_v2_endpoints, v2_answer
+from service.rest.native.door import NativeDoor
+from service.rest.native.health import HealthDoor
+from service.rest.native.units import UnitsDoor
+from service.rest.oip.door import OipDoor
+from service.rest.operations import Operations, RouteNames
+from service.rest.routing import DoorDispatch, RouteTable
 from service.settings import Settings, get_settings
 
-__all__ = ["FastDoors", "create_app"]
+__all__ = ["create_app"]
 
 log = logging.getLogger("service")
 
@@ -64,18 +67,32 @@ def create_app(
     settings = settings or get_settings()
     if not logging.getLogger().handlers:  # gunicorn's logconfig (or pytest) may own logging
         configure_logging(settings.log_level)
-    api_keys = settings.load_api_keys() if settings.auth_enabled else []
+    api_keys = settings.load_api_keys() if settings.auth_enabled else None
     torch.set_num_threads(settings.torch_threads)
     if repository is None:
         root = settings.model_repository or default_repository_path()
         repository = ModelRepository.load(root, trusted=settings.model_repository_trusted)
-    for status in repository.statuses():
-        if status.state != "ready":
-            log.warning(
-                "model %s/%s failed to load: %s", status.name, status.version, status.reason
-            )
+    _warn_failed(repository)
+    use_storage(settings.prometheus_multiproc_dir)
     metrics = Metrics()
     metrics.set_models(repository.statuses())
+    dataplane = DataPlane(
+        repository,
+        observer=metrics,
+        default_model=settings.default_model,
+        max_unit_length=settings.max_unit_length,
+        max_rows=settings.max_rows,
+        batcher=_batcher(settings),
+        inline_rows=settings.inline_rows,
+    )
+    table = RouteTable(
+        [
+            HealthDoor(dataplane),
+            NativeDoor(dataplane),
+            UnitsDoor(dataplane),
+            OipDoor(dataplane, missing_unit=settings.oip_missing_unit),
+        ]
+    )
     access = _access_log(settings)
     app = FastAPI(
         title="dimtensor-serve",
@@ -87,49 +104,48 @@ def create_app(
         # this server exports Prometheus metrics instead.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    dataplane = DataPlane(
-        repository,
-        observer=metrics,
-        default_model=settings.default_model,
-        max_unit_length=settings.max_unit_length,
-        max_rows=settings.max_rows,
-        batcher=_batcher(settings),
-    )
-    state = ServerState()
     app.state.settings = settings
     app.state.dataplane = dataplane
-    app.state.server = state
     app.state.metrics = metrics
     app.state.access_log = access
-    install_problem_handlers(app)
-    register_health_endpoints(app, dataplane, state)
-    register_native_endpoints(app, dataplane, inline_rows=settings.inline_rows)
-    register_units_endpoints(app, dataplane)
-    register_v2_endpoints(
-        app,
-        dataplane,
-        state,
-        missing_unit=settings.oip_missing_unit,
-        inline_rows=settings.inline_rows,
-    )
+    table.mount(app)
     mount_metrics(app, metrics)
-    # Outermost last: the operations layer (request id, auth, body limit, deadline,
-    # access line, HTTP metrics) sees every request; inside it the two prediction doors
-    # skip the generic router.
-    app.add_middleware(FastDoors, fastapi=app)
+    # Outermost last: the operations layer sees every request; inside it, the prediction
+    # routes are dispatched straight to their route objects.
+    app.add_middleware(DoorDispatch, table=table)
     exempt = HEALTH_PATHS if settings.metrics_auth else (*HEALTH_PATHS, "/metrics")
     app.add_middleware(
         Operations,
+        shaper_for=table.shaper_for,
         metrics=metrics,
         access_log=access,
-        route_names=RouteNames(app, known=FAST_ROUTES),
+        route_names=RouteNames(app, known={k: k[1] for k in _static_routes(table)}),
         max_body_bytes=settings.max_body_bytes,
         timeout=settings.request_timeout,
-        api_keys=api_keys if settings.auth_enabled else None,
+        api_keys=api_keys,
         auth_exempt=exempt,
         metrics_exempt=(*HEALTH_PATHS, "/metrics"),
     )
     return app
+
+
+def _warn_failed(repository: ModelRepository) -> None:
+    for status in repository.statuses():
+        if status.state != "ready":
+            log.warning(
+                "model %s/%s failed to load: %s", status.name, status.version, status.reason
+            )
+
+
+def _static_routes(table: RouteTable) -> list[tuple[str, str]]:
+    """(method, path) of the raw routes without path parameters: their metrics label is
+    their path, known before the first request."""
+    return [
+        (method, route.path)
+        for route in table.raw_routes
+        if not route.param_convertors
+        for method in route.methods or ()
+    ]
 
 
 def _access_log(settings: Settings) -> AccessLog | None:
@@ -174,81 +190,3 @@ def _batcher(settings: Settings) -> Batcher | None:
             inline_below=settings.batch_inline_ms / 1000,
         )
     )
-
-
-FAST_ROUTES = {
-    ("POST", "/predict"): "/predict",
-}
-
-
-class FastDoors:
-    """ASGI, inside the operations layer: the two prediction doors without the router.
-
-    ``POST /predict`` and ``POST /v2/models/{m}[/versions/{v}]/infer`` go straight to the
-    same door functions their FastAPI routes call (the routes stay, for OpenAPI and for
-    every other method and path), on the raw body. What is skipped is Starlette's
-    ``Request``, route matching over every route, its exception middleware and FastAPI's
-    dependency machinery, which together cost more per request than the whole unit
-    work. Failures are answered as the routes answer them: OIP errors by ``v2_answer``,
-    the rest by the app's own exception handlers, looked up by class as Starlette does.
-    """
-
-    def __init__(self, app: ASGIApp, fastapi: FastAPI) -> None:
-        self.app = app
-        self.fastapi = fastapi
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = self._door(scope) if scope["type"] == "http" else None
-        if call is None:
-            await self.app(scope, receive, send)
-            return
-        scope["app"] = self.fastapi
-        try:
-            response = await call(scope, receive)
-        except Exception as exc:
-            response = await self._handled(scope, receive, exc)
-        await send_response(response, send)
-
-    def _door(self, scope: Scope) -> Callable[[Scope, Receive], Awaitable[Response]] | None:
-        if scope["method"] != "POST":
-            return None
-        path: str = scope["path"]
-        state = self.fastapi.state
-        if path == "/predict":
-            predict = state.predict_endpoint
-
-            async def native(scope: Scope, receive: Receive) -> Response:
-                response: Response = await predict(await read_body(receive), scope)
-                return response
-
-            return native
-        if not (path.startswith("/v2/models/") and path.endswith("/infer")):
-            return None
-        parts = path.split("/")  # "", "v2", "models", m, ["versions", v,] "infer"
-        if len(parts) == 5 and parts[3]:
-            name, version = parts[3], None
-        elif len(parts) == 7 and parts[4] == "versions" and parts[3] and parts[5]:
-            name, version = parts[3], parts[5]
-        else:
-            return None
-        infer = state.infer_endpoint
-
-        async def oip(scope: Scope, receive: Receive) -> Response:
-            async def door() -> Response:
-                response: Response = await infer(name, version, await read_body(receive), scope)
-                return response
-
-            return await v2_answer(door())
-
-        return oip
-
-    async def _handled(self, scope: Scope, receive: Receive, exc: Exception) -> Response:
-        request = Request(scope, receive)
-        for cls in type(exc).__mro__:
-            handler = self.fastapi.exception_handlers.get(cls)
-            if handler is not None:
-                response = handler(request, exc)
-                if inspect.isawaitable(response):
-                    response = await response
-                return response
-        raise exc

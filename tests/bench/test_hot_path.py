@@ -55,7 +55,7 @@ def outcome(plane: DataPlane, request: PredictRequest) -> Any:
 def planes(default_repository: ModelRepository) -> tuple[DataPlane, DataPlane]:
     fast = DataPlane(default_repository, default_model="projectile", max_rows=100)
     slow = DataPlane(default_repository, default_model="projectile", max_rows=100)
-    slow._fast_scalar = lambda *args: None  # type: ignore[method-assign]
+    slow._one_row_scalar = lambda *args: None  # type: ignore[method-assign]
     slow._fast_output = lambda *args: None  # type: ignore[method-assign]
     return fast, slow
 
@@ -115,10 +115,10 @@ def test_the_oip_one_row_shortcut_answers_exactly_as_the_general_path(
     shape: list[int],
     out_unit: str | None,
 ):
-    """An OIP tensor of one float for a scalar input goes to the core as ``[x]``; with the
-    shortcut off it goes through the datatype and shape checks and numpy. Same answers."""
-    from service.rest import v2_endpoints as v2
-    from service.rest.v2_datamodels import InferenceRequest
+    """An OIP tensor of one float is decoded in one numpy call; with that shortcut off it
+    goes through the datatype and shape checks and the general walk. Same answers."""
+    from service.rest.oip import tensors as v2
+    from service.rest.oip.datamodels import InferenceRequest
 
     fast, _ = planes
     model = fast.resolve("projectile")
@@ -136,7 +136,7 @@ def test_the_oip_one_row_shortcut_answers_exactly_as_the_general_path(
 
     def answer() -> Any:
         try:
-            request = v2._to_predict_request(model, body, "model")
+            request = v2.to_predict_request(model, body, "model")
         except ServiceError as exc:
             return (type(exc), exc.message)
         return outcome(fast, request)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.rest.middleware import Deadlines, RouteNames
+from service.rest.operations import Deadlines, RouteNames
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics: the HTTP series and the domain's, aggregated locally per process.
+"""Recording metrics: in-process tallies of every series, flushed to prometheus_client.
 
 Why local aggregation: every request records 5 HTTP series and every prediction 3 domain
 series. Measured under load on a 2-core machine, prometheus_client in multiprocess mode
@@ -15,16 +15,10 @@ seconds of *other* workers' counts (the answering worker flushes its own first),
 worker killed with SIGKILL loses at most that much of its counts. Both are acceptable for
 Prometheus scraped every 15-60 s.
 
-Under gunicorn every worker is a process, so values go through prometheus_client's
-multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is set (and emptied) by the gunicorn
-config in the master before workers fork, dead workers are marked in ``child_exit``,
-and ``/metrics`` aggregates every worker's files, so any worker answers the totals.
-
-The HTTP series are prometheus-fastapi-instrumentator's (its ``metrics.default()``: names,
-types, labels, buckets and help texts; ``tests/test_metrics_tally.py`` compares them with
-the library, a test dependency), recorded by ``service.rest.middleware.Operations``
-instead of the library's middleware; the ``handler`` label is the route template, and
-health paths and ``/metrics`` are left out, as the app configured the library before.
+Under gunicorn every worker is a process; values reach prometheus_client's multiprocess
+files (``service.metrics.exposition`` aggregates them). The series themselves are defined in
+``service.metrics.series``; the few writes that need prometheus_client's internals are in
+``service.metrics._prometheus``.
 
 Label values never come from client text: a model that does not resolve is "unknown".
 """
@@ -32,90 +26,26 @@ Label values never come from client text: a model that does not resolve is "unkn
 from __future__ import annotations
 
 import asyncio
-import gzip
 import logging
-import os
 import threading
 import time
 from bisect import bisect_left
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, Protocol
 
+from prometheus_client import CollectorRegistry, Counter, Histogram, Summary
 
-def _normalize_multiprocess_env() -> None:
-    """Read ``PROMETHEUS_MULTIPROC_DIR`` the way an operator means it, before
-    prometheus_client looks at it (it decides its storage when first imported): empty means
-    unset (prometheus_client would write its files into the working directory), and a named
-    directory is created if missing."""
-    value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if value is None:
-        return
-    if not value.strip():
-        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    else:
-        Path(value).mkdir(parents=True, exist_ok=True)
-
-
-_normalize_multiprocess_env()
-
-from fastapi import FastAPI, Request, Response  # noqa: E402 - after the environment is normalized
-from prometheus_client import (  # noqa: E402
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    Summary,
-    generate_latest,
-    multiprocess,
-)
-
-from service.errors import (  # noqa: E402
+from service.errors import (
     DimensionMismatchError,
     IncompatibleUnitsError,
     ServiceError,
     UnitError,
 )
-from service.models import ModelStatus  # noqa: E402
+from service.metrics._prometheus import add_to_histogram, add_to_summary, histogram_bounds
+from service.metrics.series import build
+from service.models import ModelStatus
 
-__all__ = [
-    "DURATION_BUCKETS",
-    "DURATION_HIGHR_BUCKETS",
-    "INFERENCE_BUCKETS",
-    "METRIC_NAMES",
-    "ROWS_BUCKETS",
-    "Metrics",
-    "mark_process_dead",
-    "mount_metrics",
-    "multiprocess_dir",
-    "render",
-]
-
-INF = float("inf")
-ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536)
-INFERENCE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
-# prometheus-fastapi-instrumentator 8.1.0's defaults (``latency_highr_buckets`` and
-# ``latency_lowr_buckets``); prometheus_client appends +Inf.
-DURATION_HIGHR_BUCKETS = (
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
-    1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5, 7.5, 10, 30, 60,
-)  # fmt: skip
-DURATION_BUCKETS = (0.1, 0.5, 1)
-
-# Every series the service exports (dashboards and alerts are tested against this list).
-METRIC_NAMES = (
-    "dimtensor_predictions_total",
-    "dimtensor_unit_errors_total",
-    "dimtensor_inference_duration_seconds",
-    "dimtensor_request_rows",
-    "dimtensor_models",
-    "http_requests_total",
-    "http_request_duration_seconds",
-    "http_request_duration_highr_seconds",
-    "http_request_size_bytes",
-    "http_response_size_bytes",
-)
+__all__ = ["Metrics"]
 
 log = logging.getLogger("service.metrics")
 
@@ -124,13 +54,6 @@ _UNIT_ERRORS = (UnitError, IncompatibleUnitsError, DimensionMismatchError)
 LabelKey = tuple[Any, ...]
 """Label values in the metric's label order; prometheus_client's ``labels()`` applies
 ``str()`` to each, so an HTTP status is kept as its int until the flush."""
-
-# Applying tallies reads and increments the label children's value objects directly
-# (``_value`` behind ``Counter.inc``, ``_count``/``_sum`` of a Summary, ``_sum``/``_buckets``
-# of a Histogram): prometheus_client has no public "observe n times, summing s" call. These
-# are private attributes, which is why prometheus_client is pinned exactly in
-# requirements/constraints.txt; tests/test_metrics_tally.py compares the exposition of
-# flushed tallies with direct ``inc()``/``observe()`` calls and fails if they change.
 
 
 class _Tally(Protocol):
@@ -196,9 +119,7 @@ class _SummaryTally:
             child = children.get(key)
             if child is None:
                 child = children[key] = self.metric.labels(*key)
-            # Summary.observe(amount) is ``_count.inc(1); _sum.inc(amount)``.
-            child._count.inc(count)
-            child._sum.inc(total)
+            add_to_summary(child, count, total)
 
 
 class _HistogramTally:
@@ -216,7 +137,7 @@ class _HistogramTally:
 
     def __init__(self, metric: Histogram) -> None:
         self.metric = metric
-        self._bounds: list[float] = list(metric._upper_bounds)  # ends with +Inf
+        self._bounds = histogram_bounds(metric)  # ends with +Inf
         self._width = len(self._bounds) + 1
         self.pending: dict[LabelKey, list[float]] = {}
         self._children: dict[LabelKey, Histogram] = {}
@@ -242,11 +163,7 @@ class _HistogramTally:
             if child is None:
                 # A histogram without labels is its own (only) child.
                 child = children[key] = self.metric.labels(*key) if key else self.metric
-            child._sum.inc(cell[0])
-            buckets = child._buckets
-            for i, count in enumerate(cell[1:]):
-                if count:
-                    buckets[i].inc(count)
+            add_to_histogram(child, cell[0], cell[1:])
 
 
 class Metrics:
@@ -272,91 +189,21 @@ class Metrics:
         if not flush_interval > 0:
             raise ValueError(f"flush_interval must be > 0 seconds, got {flush_interval!r}")
         self.flush_interval = flush_interval
-        self.registry = registry = registry or CollectorRegistry(auto_describe=True)
-        self.predictions = Counter(
-            "dimtensor_predictions",
-            "Predictions by model, version, protocol and outcome ('ok' or an error kind).",
-            ["model", "version", "protocol", "outcome"],
-            registry=registry,
-        )
-        self.unit_errors = Counter(
-            "dimtensor_unit_errors",
-            "Refused unit expressions and dimension mismatches, by kind.",
-            ["kind"],
-            registry=registry,
-        )
-        self.inference = Histogram(
-            "dimtensor_inference_duration_seconds",
-            "Forward-pass time per request, by model.",
-            ["model"],
-            buckets=INFERENCE_BUCKETS,
-            registry=registry,
-        )
-        self.rows = Histogram(
-            "dimtensor_request_rows",
-            "Rows per prediction request, by model.",
-            ["model"],
-            buckets=ROWS_BUCKETS,
-            registry=registry,
-        )
-        self.models = Gauge(
-            "dimtensor_models",
-            "Model versions by load state (ready or failed).",
-            ["state"],
-            registry=registry,
-            multiprocess_mode="livemax",
-        )
-        # The HTTP series, as prometheus-fastapi-instrumentator 8.1.0's ``metrics.default``.
-        self.http_requests = Counter(
-            "http_requests_total",
-            "Total number of requests by method, status and handler.",
-            ["method", "status", "handler"],
-            registry=registry,
-        )
-        self.http_request_size = Summary(
-            "http_request_size_bytes",
-            "Content length of incoming requests by handler. "
-            "Only value of header is respected. Otherwise ignored. "
-            "No percentile calculated. ",
-            ["handler"],
-            registry=registry,
-        )
-        self.http_response_size = Summary(
-            "http_response_size_bytes",
-            "Content length of outgoing responses by handler. "
-            "Only value of header is respected. Otherwise ignored. "
-            "No percentile calculated. ",
-            ["handler"],
-            registry=registry,
-        )
-        self.http_duration_highr = Histogram(
-            "http_request_duration_highr_seconds",
-            "Latency with many buckets but no API specific labels. "
-            "Made for more accurate percentile calculations. ",
-            buckets=DURATION_HIGHR_BUCKETS,
-            registry=registry,
-        )
-        self.http_duration = Histogram(
-            "http_request_duration_seconds",
-            "Latency with only few buckets by handler. "
-            "Made to be only used if aggregation by handler is important. ",
-            ["method", "handler"],
-            buckets=DURATION_BUCKETS,
-            registry=registry,
-        )
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.series = series = build(self.registry)
 
         self._lock = threading.Lock()  # guards the tallies' pending dicts
         self._flush_lock = threading.Lock()  # one flush at a time, in order
         self._flushed_at = time.monotonic()
-        self._predictions = _CounterTally(self.predictions)
-        self._unit_errors = _CounterTally(self.unit_errors)
-        self._inference = _HistogramTally(self.inference)
-        self._rows = _HistogramTally(self.rows)
-        self._http_requests = _CounterTally(self.http_requests)
-        self._http_request_size = _SummaryTally(self.http_request_size)
-        self._http_response_size = _SummaryTally(self.http_response_size)
-        self._http_duration_highr = _HistogramTally(self.http_duration_highr)
-        self._http_duration = _HistogramTally(self.http_duration)
+        self._predictions = _CounterTally(series.predictions)
+        self._unit_errors = _CounterTally(series.unit_errors)
+        self._inference = _HistogramTally(series.inference)
+        self._rows = _HistogramTally(series.rows)
+        self._http_requests = _CounterTally(series.http_requests)
+        self._http_request_size = _SummaryTally(series.http_request_size)
+        self._http_response_size = _SummaryTally(series.http_response_size)
+        self._http_duration_highr = _HistogramTally(series.http_duration_highr)
+        self._http_duration = _HistogramTally(series.http_duration)
         self._tallies: tuple[_Tally, ...] = (
             self._predictions,
             self._unit_errors,
@@ -375,7 +222,7 @@ class Metrics:
         for status in statuses:
             counts[status.state] = counts.get(status.state, 0) + 1
         for state, count in counts.items():
-            self.models.labels(state=state).set(count)
+            self.series.models.labels(state=state).set(count)
 
     # PredictObserver
     def succeeded(self, protocol: str, model: str, version: str, rows: int, seconds: float) -> None:
@@ -466,48 +313,3 @@ class Metrics:
                 self.flush()
             except Exception:  # keep flushing: the next interval may succeed
                 log.exception("metrics: could not write the tallies; they are dropped")
-
-
-def multiprocess_dir() -> str | None:
-    """The shared directory when running under several processes, else None."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-
-
-def render(metrics: Metrics, accept_encoding: str | None) -> tuple[bytes, dict[str, str]]:
-    """The ``/metrics`` answer: flush `metrics`, then body and headers of the exposition.
-
-    In multiprocess mode the exposition aggregates every worker's files (each worker's own
-    tallies reach them on its next flush), else it is `metrics`'s registry. The body is
-    gzip-compressed when `accept_encoding` (the request's Accept-Encoding) names gzip.
-    """
-    metrics.flush()
-    if multiprocess_dir():
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    else:
-        registry = metrics.registry
-    body = generate_latest(registry)
-    headers = {"Content-Type": CONTENT_TYPE_LATEST}
-    if accept_encoding and "gzip" in accept_encoding:
-        body = gzip.compress(body)
-        headers["Content-Encoding"] = "gzip"
-    return body, headers
-
-
-def mount_metrics(app: FastAPI, metrics: Metrics, path: str = "/metrics") -> None:
-    """Add ``GET {path}``, the Prometheus exposition of `metrics` (see ``render``).
-
-    A plain ``def``: FastAPI runs it in its thread pool, off the event loop.
-    """
-
-    def prometheus_metrics(request: Request) -> Response:
-        body, headers = render(metrics, request.headers.get("accept-encoding"))
-        return Response(content=body, headers=headers)
-
-    app.add_api_route(path, prometheus_metrics, methods=["GET"], include_in_schema=False)
-
-
-def mark_process_dead(pid: int) -> None:
-    """Called by gunicorn when a worker exits: drops its live gauges."""
-    if multiprocess_dir():
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -1,6 +1,6 @@
-"""The one table from domain errors to HTTP for the native API: RFC 9457 problem details.
+"""The native protocol's errors: RFC 9457 problem details, built here and nowhere else.
 
-Endpoints only raise; this module turns each error into ``application/problem+json``
+Endpoints only raise; ``ProblemShaper`` turns each error into ``application/problem+json``
 with a machine-readable ``type`` (``/problems/<kind>``), the human ``detail`` and the
 error's structured fields as extension members. A problem type is dereferenceable:
 ``GET /problems/<kind>`` describes it. Unknown failures become a 500 problem that
@@ -12,16 +12,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Scope
 
 from service import errors
+from service.rest.routing import DoorRoute, Refusal
 
 __all__ = [
+    "PROBLEMS",
     "PROBLEM_STATUS",
-    "install_problem_handlers",
+    "ProblemRoute",
+    "ProblemShaper",
+    "describe_kind",
     "problem_response",
     "problem_responses",
     "status_for",
@@ -69,7 +74,7 @@ _RESPONSE_TEXT = {
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` documenting problem+json bodies for these statuses."""
-    from service.rest.schemas import Problem
+    from service.rest.native.schemas import Problem
 
     schema = {"schema": {"$ref": "#/components/schemas/Problem"}}
     return {
@@ -91,37 +96,67 @@ def status_for(exc: errors.ServiceError) -> int:
 
 
 def problem_response(
-    request: Request, status: int, kind: str, title: str, detail: str, **extra: Any
+    scope: Scope, status: int, kind: str, title: str, detail: str, **extra: Any
 ) -> JSONResponse:
-    """Build one problem+json response."""
+    """One problem+json response: the only place native error bodies are built."""
     body: dict[str, Any] = {
         "type": f"/problems/{kind}",
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": scope.get("path", ""),
         **extra,
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
 
 
-async def _service_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, errors.ServiceError)  # noqa: S101 - registered for this class only
+class ProblemShaper:
+    """The native protocol's errors: RFC 9457 problem details (see ``ErrorShaper``)."""
+
+    def error(self, exc: Exception, scope: Scope) -> Response:
+        """A domain error by the status table, a body that breaks the schema as 400/422,
+        an HTTP error by its status, anything else as a logged 500."""
+        if isinstance(exc, errors.ServiceError):
+            return _service_error(scope, exc)
+        if isinstance(exc, RequestValidationError):
+            return _validation_error(scope, exc)
+        if isinstance(exc, StarletteHTTPException):
+            return _http_error(scope, exc)
+        return _unexpected(scope, exc)
+
+    def refusal(self, scope: Scope, refusal: Refusal) -> Response:
+        """A refusal of the operations layer, as a problem with its kind and fields."""
+        response = problem_response(
+            scope, refusal.status, refusal.kind, refusal.title, refusal.detail, **refusal.extra
+        )
+        response.headers.update(refusal.headers)
+        return response
+
+
+PROBLEMS = ProblemShaper()
+
+
+class ProblemRoute(DoorRoute):
+    """A route of the native protocol (``/predict``, ``/v1/...``, health, problem pages)."""
+
+    shaper = PROBLEMS
+
+
+def _service_error(scope: Scope, exc: errors.ServiceError) -> Response:
     status = status_for(exc)
     log.info("problem %s: %s", exc.kind, exc.message)
-    response = problem_response(request, status, exc.kind, exc.title, exc.message, **exc.details)
+    response = problem_response(scope, status, exc.kind, exc.title, exc.message, **exc.details)
     if isinstance(exc, errors.OverloadedError):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)  # noqa: S101
+def _validation_error(scope: Scope, exc: RequestValidationError) -> Response:
     problems = [_clean(e) for e in exc.errors()]
     if any(p["type"] == "json_invalid" for p in problems):
         first = problems[0]
         return problem_response(
-            request,
+            scope,
             400,
             "malformed-json",
             HTTP_KINDS["malformed-json"][0],
@@ -130,7 +165,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         )
     summary = "; ".join(f"{p['loc']}: {p['msg']}" for p in problems[:5])
     return problem_response(
-        request,
+        scope,
         422,
         "invalid-body",
         HTTP_KINDS["invalid-body"][0],
@@ -145,41 +180,30 @@ def _clean(error: Any) -> dict[str, Any]:
     return {"loc": loc, "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+def _http_error(scope: Scope, exc: StarletteHTTPException) -> Response:
     kind = {
         400: "malformed-json",
         404: "not-found",
         405: "method-not-allowed",
         413: "body-too-large",
     }.get(exc.status_code, "http-error")
-    response = problem_response(
-        request, exc.status_code, kind, HTTP_KINDS[kind][0], str(exc.detail)
-    )
+    response = problem_response(scope, exc.status_code, kind, HTTP_KINDS[kind][0], str(exc.detail))
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
     return response
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", None)
-    log.exception("unhandled error serving %s %s", request.method, request.url.path)
+def _unexpected(scope: Scope, exc: Exception) -> Response:
+    request_id = scope.get("state", {}).get("request_id")
+    log.error("unhandled error serving %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
     return problem_response(
-        request,
+        scope,
         500,
         "internal-error",
         HTTP_KINDS["internal-error"][0],
         "the server failed to handle this request; it has been logged",
         request_id=request_id,
     )
-
-
-def install_problem_handlers(app: FastAPI) -> None:
-    """Register every handler; called once by the app factory."""
-    app.add_exception_handler(errors.ServiceError, _service_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
 
 
 def describe_kind(kind: str) -> dict[str, Any] | None:

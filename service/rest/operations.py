@@ -3,17 +3,19 @@
 Request ids, the access line, HTTP metrics, API-key auth, the body limit and the request
 deadline are one middleware, not six: each layer of an ASGI stack wraps ``send`` and
 ``receive`` again and costs several microseconds per request under load, and a 1-row
-prediction takes about 100 us in all (docs/performance.md measures each part). What
-each concern does is unchanged: refusals speak the protocol of the path they refuse
-(``{"error"}`` under ``/v2``, problem details elsewhere), and every answer, refusals
-included, carries ``X-Request-ID``, is logged and is counted.
+prediction takes about 100 us in all (docs/performance.md measures each part).
+
+The layer knows no protocol: a refusal (401, 413, 504) is a ``Refusal`` that the door
+owning the path shapes (``shaper_for``, from the route table): ``{"error"}`` under ``/v2``,
+problem details elsewhere. Every answer, refusals included, carries ``X-Request-ID``, is
+logged and is counted. The access line names the model the core resolved for the request
+(``service.dataplane.requested_model``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import os
 import re
 import time
@@ -24,48 +26,16 @@ from fastapi import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.dataplane import requested_model
 from service.lifecycle import is_retiring
 from service.logs import AccessLog
 from service.metrics import Metrics
+from service.rest.asgi import send_response
+from service.rest.routing import ErrorShaper, Refusal
 
-__all__ = ["Deadlines", "Operations", "RouteNames", "send_error"]
+__all__ = ["Deadlines", "Operations", "RouteNames"]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
-
-
-async def send_error(
-    scope: Scope,
-    send: Send,
-    status: int,
-    kind: str,
-    title: str,
-    detail: str,
-    headers: Iterable[tuple[str, str]] = (),
-    **extra: Any,
-) -> None:
-    """Send a complete error response in the path's protocol."""
-    path: str = scope.get("path", "")
-    if path == "/v2" or path.startswith("/v2/"):
-        body: dict[str, Any] = {"error": detail}
-        media = "application/json"
-    else:
-        body = {
-            "type": f"/problems/{kind}",
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": path,
-            **extra,
-        }
-        media = "application/problem+json"
-    payload = json.dumps(body).encode()
-    raw_headers = [
-        (b"content-type", media.encode()),
-        (b"content-length", str(len(payload)).encode()),
-    ]
-    raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": payload})
 
 
 class BodyTooLarge(HTTPException):
@@ -173,6 +143,7 @@ class Operations:
 
     Args:
         app: the doors.
+        shaper_for: the protocol that owns a path shapes refusals on it (route table).
         metrics: HTTP metrics are recorded here (None: not recorded).
         access_log: one line per request (None: no access log).
         route_names: names the ``handler`` label.
@@ -188,6 +159,7 @@ class Operations:
         self,
         app: ASGIApp,
         *,
+        shaper_for: Callable[[str], ErrorShaper],
         metrics: Metrics | None,
         access_log: AccessLog | None,
         route_names: Callable[[Scope], str],
@@ -198,6 +170,7 @@ class Operations:
         metrics_exempt: Iterable[str] = (),
     ) -> None:
         self.app = app
+        self.shaper_for = shaper_for
         self.metrics = metrics
         self.access_log = access_log
         self.route_names = route_names
@@ -225,10 +198,12 @@ class Operations:
         request_id = given if given and _REQUEST_ID.match(given) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         reply = _Reply(send, request_id.encode())
+        model = requested_model.set(None)
         try:
             await self._guarded(scope, receive, reply, length, api_key, authorization)
         finally:
             self._record(scope, reply, request_id, length, started)
+            requested_model.reset(model)
 
     async def _guarded(
         self,
@@ -244,7 +219,7 @@ class Operations:
             and scope["path"] not in self.auth_exempt
             and not self._authorized(api_key, authorization)
         ):
-            await _refuse_unauthorized(scope, reply)
+            await self._refuse(scope, reply, _UNAUTHORIZED)
             return
         if length is not None:
             if not length.isdigit() or int(length) > self.max_body_bytes:
@@ -278,7 +253,7 @@ class Operations:
                 path=scope["path"],
                 status=reply.status,
                 latency_ms=round(seconds * 1000, 3),
-                model=scope["state"].get("model"),
+                model=requested_model.get(),
                 client=(scope.get("client") or ("", 0))[0],
             )
         if self.metrics is not None:
@@ -315,42 +290,42 @@ class Operations:
 
         return counting_receive
 
+    async def _refuse(self, scope: Scope, send: Send, refusal: Refusal) -> None:
+        """Answer `refusal` in the protocol of the door that owns the path."""
+        await send_response(self.shaper_for(scope["path"]).refusal(scope, refusal), send)
+
     async def _refuse_body(self, scope: Scope, send: Send, received: str) -> None:
-        await send_error(
-            scope,
-            send,
+        limit = self.max_body_bytes
+        refusal = Refusal(
             413,
             "body-too-large",
             "Request body too large",
-            f"request bodies are limited to {self.max_body_bytes} bytes (MAX_BODY_BYTES); "
+            f"request bodies are limited to {limit} bytes (MAX_BODY_BYTES); "
             f"received {received} bytes",
-            [("connection", "close")],
-            limit=self.max_body_bytes,
+            headers={"connection": "close"},
+            extra={"limit": limit},
         )
+        await self._refuse(scope, send, refusal)
 
     async def _timed_out(self, scope: Scope, send: Send) -> None:
         seconds = self.deadlines.seconds
-        await send_error(
-            scope,
-            send,
+        refusal = Refusal(
             504,
             "request-timeout",
             "Request timed out",
             f"the request took longer than {seconds:g} s (REQUEST_TIMEOUT)",
-            limit_seconds=seconds,
+            extra={"limit_seconds": seconds},
         )
+        await self._refuse(scope, send, refusal)
 
 
-async def _refuse_unauthorized(scope: Scope, send: Send) -> None:
-    await send_error(
-        scope,
-        send,
-        401,
-        "unauthorized",
-        "Unauthorized",
-        "this server requires an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-        [("www-authenticate", 'Bearer realm="dimtensor-serve"')],
-    )
+_UNAUTHORIZED = Refusal(
+    401,
+    "unauthorized",
+    "Unauthorized",
+    "this server requires an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+    headers={"www-authenticate": 'Bearer realm="dimtensor-serve"'},
+)
 
 
 class _Reply:

@@ -2,7 +2,7 @@
 
 A thin door: it turns the body into a ``PredictRequest``, calls the data plane and
 turns the result into JSON. Every check lives in the core; errors are raised as they
-come and mapped to problem details by ``service.rest.problems``.
+come and shaped into problem details by ``service.rest.native.problems``.
 
 ``/predict`` reads its body itself (orjson, stdlib json only for what orjson refuses
 but Python's json accepts: NaN, Infinity, huge integers) and validates it with the same
@@ -17,12 +17,10 @@ import email.message
 import json
 from typing import Any
 
-import anyio.to_thread
 import orjson
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.types import Scope
 
 from service.dataplane import (
     DataPlane,
@@ -33,9 +31,8 @@ from service.dataplane import (
 from service.errors import ModelNotFoundError, ModelNotReadyError
 from service.models import ModelStatus
 from service.rest.asgi import header
-from service.rest.problems import problem_responses
-from service.rest.routing import document_schema, mount_routes
-from service.rest.schemas import (
+from service.rest.native.problems import PROBLEMS, ProblemRoute, problem_responses
+from service.rest.native.schemas import (
     ModelInfo,
     ModelList,
     ModelVersionInfo,
@@ -43,10 +40,11 @@ from service.rest.schemas import (
     PredictResponseBody,
     TensorInfo,
 )
+from service.rest.routing import raw_body
 from service.tensors import loads_json
 from service.units import dimension_exponents, parse_unit
 
-__all__ = ["parse_predict_body", "register_native_endpoints"]
+__all__ = ["NativeDoor", "parse_predict_body"]
 
 _PREDICT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -58,18 +56,47 @@ _PREDICT_BODY: dict[str, Any] = {
 }
 
 
-def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows: int) -> None:
-    """Mount ``/predict`` and ``/v1/models`` on `app`."""
-    router = APIRouter(tags=["native"], responses=problem_responses(401, 413, 504))
+class NativeDoor:
+    """``POST /predict`` and ``GET /v1/models[/{name}]`` over the data plane (a ``Door``)."""
 
-    @router.post(
-        "/predict",
-        response_model=PredictResponseBody,
-        responses=problem_responses(400, 404, 422, 503),
-        summary="Predict with unit-tagged inputs",
-        openapi_extra=_PREDICT_BODY,
-    )
-    async def predict(http: Request) -> Response:
+    prefix = ""
+    shaper = PROBLEMS
+    documented = (PredictRequestBody,)
+
+    def __init__(self, dataplane: DataPlane) -> None:
+        self.dataplane = dataplane
+
+    def router(self) -> APIRouter:
+        """The door's routes."""
+        router = APIRouter(
+            tags=["native"], responses=problem_responses(401, 413, 504), route_class=ProblemRoute
+        )
+        router.add_api_route(
+            "/predict",
+            self.predict,
+            methods=["POST"],
+            response_model=PredictResponseBody,
+            responses=problem_responses(400, 404, 422, 503),
+            summary="Predict with unit-tagged inputs",
+            openapi_extra=_PREDICT_BODY,
+        )
+        router.add_api_route(
+            "/v1/models",
+            self.list_models,
+            response_model=ModelList,
+            summary="List models and signatures",
+        )
+        router.add_api_route(
+            "/v1/models/{name}",
+            self.get_model,
+            response_model=ModelInfo,
+            responses=problem_responses(404),
+            summary="One model's versions and signature",
+        )
+        return router
+
+    @raw_body
+    async def predict(self, request: Request) -> Response:
         """Run a model on inputs in any compatible units.
 
         Inputs are converted to the model's units; outputs come back in the units
@@ -79,58 +106,35 @@ def register_native_endpoints(app: FastAPI, dataplane: DataPlane, *, inline_rows
         Returns:
             ``{"model", "version", "outputs": {NAME: {"value", "unit", "dimension"}}}``
         """
-        return await answer(await http.body(), http.scope)
-
-    async def answer(raw: bytes, scope: Scope) -> Response:
-        """The door itself, on the raw body: the route above and the app's fast door
-        (``service.rest.app.FastDoors``) both call it."""
-        body = parse_predict_body(raw, header(scope, b"content-type"))
-        request = PredictRequest(
-            inputs={k: QuantityIn(q.value, q.unit) for k, q in body.inputs.items()},
-            model=body.model,
-            version=body.version,
-            outputs=body.outputs,
-        )
-        state = scope.setdefault("state", {})
-        state["model"] = body.model or dataplane.default_model  # for the access log
-        if _approx_rows(body) > inline_rows:
-            result = await anyio.to_thread.run_sync(
-                dataplane.predict, request, abandon_on_cancel=True
+        body = parse_predict_body(await request.body(), header(request.scope, b"content-type"))
+        result = await self.dataplane.predict_async(
+            PredictRequest(
+                inputs={k: QuantityIn(q.value, q.unit) for k, q in body.inputs.items()},
+                model=body.model,
+                version=body.version,
+                outputs=body.outputs,
             )
-        else:
-            result = await dataplane.predict_async(request)
-        state["model"] = result.model
+        )
         return Response(orjson.dumps(_predict_json(result)), media_type="application/json")
 
-    app.state.predict_endpoint = answer  # for the app's fast door (service.rest.app)
-
-    @router.get("/v1/models", response_model=ModelList, summary="List models and signatures")
-    async def list_models() -> ModelList:
+    async def list_models(self) -> ModelList:
         """Every model, each version's signature (units, dimensions, shapes) and status."""
-        repo = dataplane.repository
+        dataplane = self.dataplane
         return ModelList(
             default_model=dataplane.default_model,
-            models=[_model_info(dataplane, name) for name in repo.names()],
+            models=[_model_info(dataplane, name) for name in dataplane.repository.names()],
         )
 
-    @router.get(
-        "/v1/models/{name}",
-        response_model=ModelInfo,
-        responses=problem_responses(404),
-        summary="One model's versions and signature",
-    )
-    async def get_model(name: str) -> ModelInfo:
+    async def get_model(self, name: str) -> ModelInfo:
         """One model's versions, signatures and load status."""
-        if name not in dataplane.repository.names():
+        names = self.dataplane.repository.names()
+        if name not in names:
             raise ModelNotFoundError(
-                f"no model named {name!r}; available models: {dataplane.repository.names()}",
+                f"no model named {name!r}; available models: {names}",
                 model=name,
-                available=dataplane.repository.names(),
+                available=names,
             )
-        return _model_info(dataplane, name)
-
-    mount_routes(app, router)
-    document_schema(app, PredictRequestBody)
+        return _model_info(self.dataplane, name)
 
 
 def parse_predict_body(raw: bytes, content_type: str | None) -> PredictRequestBody:
@@ -183,13 +187,6 @@ def _read_json(raw: bytes) -> Any:
         ) from None
     except Exception as exc:  # RecursionError, UnicodeDecodeError: as FastAPI answers
         raise HTTPException(400, "There was an error parsing the body") from exc
-
-
-def _approx_rows(body: PredictRequestBody) -> int:
-    """A cheap upper bound of the rows, to keep large batches off the event loop."""
-    return max(
-        (len(q.value) if isinstance(q.value, list) else 1 for q in body.inputs.values()), default=1
-    )
 
 
 def _predict_json(result: PredictResult) -> dict[str, Any]:
