@@ -51,9 +51,9 @@ def test_profile_gives_each_sample_to_the_innermost_part():
 
     raw = "\n".join(
         [
-            "run (uvicorn/server.py);__call__ (service/rest/middleware.py);"
+            "run (uvicorn/server.py);__call__ (service/rest/operations.py);"
             "forward (torch/nn/modules/linear.py) 7",
-            "run (uvicorn/server.py);__call__ (service/rest/middleware.py) 2",
+            "run (uvicorn/server.py);__call__ (service/rest/operations.py) 2",
             "run (uvicorn/server.py) 3",
             "somewhere (elsewhere.py) 1",
             "",
