@@ -35,3 +35,26 @@ def test_app_starts_and_writes_no_stray_files(tmp_path: Path, value: str):
     assert stray == []  # prometheus_client would put them in the working directory
     if value.strip():
         assert (tmp_path / value).is_dir()
+
+
+@pytest.mark.parametrize("value", ["", "prom/deeper"])
+def test_importing_the_metrics_changes_no_environment(tmp_path: Path, value: str):
+    """Only ``create_app`` chooses the storage (``use_storage``), explicitly: importing any
+    module of the service leaves ``PROMETHEUS_MULTIPROC_DIR`` and the filesystem alone."""
+    script = (
+        "import os\n"
+        "import service.metrics, service.rest.app, service.gunicorn_conf\n"
+        "print(repr(os.environ['PROMETHEUS_MULTIPROC_DIR']))\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path), "PROMETHEUS_MULTIPROC_DIR": value}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == repr(value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
