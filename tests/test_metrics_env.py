@@ -18,19 +18,26 @@ SCRIPT = (
 )
 
 
-@pytest.mark.parametrize("value", ["", "   ", "prom/deeper"])
-def test_app_starts_and_writes_no_stray_files(tmp_path: Path, value: str):
-    env = {**os.environ, "HOME": str(tmp_path), "PROMETHEUS_MULTIPROC_DIR": value}
+def run_python(script: str, cwd: Path, multiproc_dir: str) -> str:
+    """Run `script` in a fresh interpreter in `cwd` with that PROMETHEUS_MULTIPROC_DIR;
+    its standard output."""
+    env = {**os.environ, "HOME": str(cwd), "PROMETHEUS_MULTIPROC_DIR": multiproc_dir}
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=tmp_path,
+        [sys.executable, "-c", script],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    return done.stdout
+
+
+@pytest.mark.parametrize("value", ["", "   ", "prom/deeper"])
+def test_app_starts_and_writes_no_stray_files(tmp_path: Path, value: str):
+    out = run_python(SCRIPT, tmp_path, value)
+    assert out.strip() == "ok"
     stray = [p.name for p in tmp_path.iterdir() if p.suffix == ".db"]
     assert stray == []  # prometheus_client would put them in the working directory
     if value.strip():
@@ -46,15 +53,5 @@ def test_importing_the_metrics_changes_no_environment(tmp_path: Path, value: str
         "import service.metrics, service.rest.app, service.gunicorn_conf\n"
         "print(repr(os.environ['PROMETHEUS_MULTIPROC_DIR']))\n"
     )
-    env = {**os.environ, "HOME": str(tmp_path), "PROMETHEUS_MULTIPROC_DIR": value}
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == repr(value)
+    assert run_python(script, tmp_path, value).strip() == repr(value)
     assert sorted(p.name for p in tmp_path.iterdir()) == []

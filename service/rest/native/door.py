@@ -31,7 +31,7 @@ from service.dataplane import (
 from service.errors import ModelNotFoundError, ModelNotReadyError
 from service.models import ModelStatus
 from service.rest.asgi import header
-from service.rest.native.problems import PROBLEMS, ProblemRoute, problem_responses
+from service.rest.native.problems import ProblemDoor, ProblemRoute, problem_responses
 from service.rest.native.schemas import (
     ModelInfo,
     ModelList,
@@ -56,15 +56,10 @@ _PREDICT_BODY: dict[str, Any] = {
 }
 
 
-class NativeDoor:
+class NativeDoor(ProblemDoor):
     """``POST /predict`` and ``GET /v1/models[/{name}]`` over the data plane (a ``Door``)."""
 
-    prefix = ""
-    shaper = PROBLEMS
     documented = (PredictRequestBody,)
-
-    def __init__(self, dataplane: DataPlane) -> None:
-        self.dataplane = dataplane
 
     def router(self) -> APIRouter:
         """The door's routes."""

@@ -12,23 +12,15 @@ from collections import Counter
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
-from service.dataplane import DataPlane
 from service.lifecycle import is_draining
-from service.rest.native.problems import PROBLEMS, ProblemRoute, describe_kind
+from service.rest.native.problems import ProblemDoor, ProblemRoute, describe_kind
 from service.rest.native.schemas import HealthResponse
 
 __all__ = ["HealthDoor"]
 
 
-class HealthDoor:
+class HealthDoor(ProblemDoor):
     """``/healthz``, ``/readyz`` and ``/problems/{kind}`` (a ``Door``)."""
-
-    prefix = ""
-    shaper = PROBLEMS
-    documented = ()
-
-    def __init__(self, dataplane: DataPlane) -> None:
-        self.dataplane = dataplane
 
     def router(self) -> APIRouter:
         """The door's routes."""

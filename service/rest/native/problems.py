@@ -14,16 +14,19 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope
 
 from service import errors
+from service.dataplane import DataPlane
 from service.rest.routing import DoorRoute, Refusal
 
 __all__ = [
     "PROBLEMS",
     "PROBLEM_STATUS",
+    "ProblemDoor",
     "ProblemRoute",
     "ProblemShaper",
     "describe_kind",
@@ -140,6 +143,18 @@ class ProblemRoute(DoorRoute):
     """A route of the native protocol (``/predict``, ``/v1/...``, health, problem pages)."""
 
     shaper = PROBLEMS
+
+
+class ProblemDoor:
+    """What every door of the native protocol shares: it owns the paths no other door
+    claims, answers errors as problem details, and works over the one data plane."""
+
+    prefix = ""
+    shaper = PROBLEMS
+    documented: tuple[type[BaseModel], ...] = ()
+
+    def __init__(self, dataplane: DataPlane) -> None:
+        self.dataplane = dataplane
 
 
 def _service_error(scope: Scope, exc: errors.ServiceError) -> Response:

@@ -8,23 +8,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from service.dataplane import DataPlane
-from service.rest.native.problems import PROBLEMS, ProblemRoute, problem_responses
+from service.rest.native.problems import ProblemDoor, ProblemRoute, problem_responses
 from service.rest.native.schemas import ConvertRequest, ConvertResponse, UnitInfo
 from service.units import dimension_exponents
 
 __all__ = ["UnitsDoor"]
 
 
-class UnitsDoor:
+class UnitsDoor(ProblemDoor):
     """``/v1/units/...`` over the data plane's parser and converter (a ``Door``)."""
-
-    prefix = ""
-    shaper = PROBLEMS
-    documented = ()
-
-    def __init__(self, dataplane: DataPlane) -> None:
-        self.dataplane = dataplane
 
     def router(self) -> APIRouter:
         """The door's routes."""
