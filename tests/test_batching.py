@@ -33,7 +33,7 @@ from service.rest.app import create_app
 from service.settings import Settings
 from service.tensors import FloatArray
 from service.units import conversion
-from tests.models.kit import mlp_manifest, write_model
+from tests.models.kit import mlp_manifest, state_dict_for, write_model
 
 # float32 GEMM may sum in another order for another batch size: a few float32 ulps of the
 # model's output scale (O(1) in the model's unit), so the absolute part is in the model's
@@ -44,9 +44,12 @@ ATOL = 1e-6
 
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory: pytest.TempPathFactory) -> ModelRepository:
-    """The embedded analytic projectile plus a learned toy MLP (a [m], b [s] x2 -> out [m] x2)."""
+    """The embedded analytic projectile plus a learned toy MLP (a [m], b [s] x2 -> out [m] x2)
+    and its twin ``toy2``: the same signature with other weights, so rows of one forwarded
+    through the other would stack without error and answer wrong."""
     root: Path = tmp_path_factory.mktemp("models")
     write_model(root, mlp_manifest("toy"))
+    write_model(root, mlp_manifest("toy2"), state_dict_for(mlp_manifest("toy2"), seed=7))
     from service.models import default_repository_path
 
     for name in ("projectile",):
@@ -67,10 +70,10 @@ def batched(repository: ModelRepository, **policy: Any) -> DataPlane:
     return DataPlane(repository, default_model="toy", batcher=Batcher(BatchPolicy(**policy)))
 
 
-def toy(a: Any, b: Any, out_unit: str | None = None) -> PredictRequest:
+def toy(a: Any, b: Any, out_unit: str | None = None, *, model: str = "toy") -> PredictRequest:
     return PredictRequest(
         inputs={"a": QuantityIn(a, "km"), "b": QuantityIn(b, "ms")},
-        model="toy",
+        model=model,
         outputs={"out": out_unit} if out_unit else None,
     )
 
