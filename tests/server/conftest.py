@@ -204,12 +204,15 @@ def server_env(root: Path, port: int, workers: int, **env: str) -> dict[str, str
 
 
 @contextmanager
-def run_server(tmp_path: Path, workers: int = 2, **env: str) -> Iterator[ServerProcess]:
+def run_server(
+    tmp_path: Path, workers: int = 2, *, port: int | None = None, **env: str
+) -> Iterator[ServerProcess]:
     """Start the server as `make serve` does and wait until /readyz answers 200.
 
+    `port` defaults to a free one (a test that starts a client first picks it itself).
     Extra keyword arguments are environment variables; they win over the defaults (a test
     may name its own PROMETHEUS_MULTIPROC_DIR, say)."""
-    port = free_port()
+    port = port or free_port()
     root = tmp_path / f"server-{port}"
     full_env = server_env(root, port, workers, **env)
     proc = subprocess.Popen(
