@@ -59,6 +59,7 @@ from service.metrics import (
 # ("failed", protocol, model, version, error), ("http", method, status, handler,
 # request_bytes, response_bytes, seconds) or ("flush",).
 Op = tuple[Any, ...]
+BOUND = 30.0  # seconds: a bound for what must happen, never a measure of speed
 
 ERRORS: list[ServiceError] = [
     UnitSyntaxError("bad unit"),
@@ -309,14 +310,24 @@ def test_a_record_call_flushes_once_the_interval_passed(monkeypatch: pytest.Monk
 
 
 def test_flush_periodically_flushes() -> None:
+    """The lifespan task writes the tallies of a worker that records nothing more."""
+
     async def scenario() -> list[float | None]:
-        metrics = Metrics(flush_interval=0.2)
+        metrics = Metrics(flush_interval=math.inf)  # no record call can flush inline
         labels = {"method": "GET", "status": "200", "handler": "/h"}
-        seen = []
-        metrics.observe_http("GET", 200, "/h", 0, 0, 0.01)  # right after construction
-        seen.append(metrics.registry.get_sample_value("http_requests_total", labels))
+        flushed = asyncio.Event()
+        real = metrics.flush
+
+        def flush() -> None:
+            real()
+            flushed.set()
+
+        metrics.flush = flush  # type: ignore[method-assign]
+        metrics.observe_http("GET", 200, "/h", 0, 0, 0.01)
+        seen = [metrics.registry.get_sample_value("http_requests_total", labels)]
+        metrics.flush_interval = 0.01
         task = asyncio.create_task(metrics.flush_periodically())
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(flushed.wait(), timeout=BOUND)
         seen.append(metrics.registry.get_sample_value("http_requests_total", labels))
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -580,18 +591,19 @@ def test_a_flush_that_fails_never_fails_the_request(
 async def test_the_periodic_flush_survives_a_failure(caplog: pytest.LogCaptureFixture) -> None:
     metrics = Metrics(flush_interval=0.01)
     calls = []
+    third = asyncio.Event()
 
     def flaky() -> None:
         calls.append(1)
         if len(calls) == 1:
             raise OSError(28, "No space left on device")
+        if len(calls) == 3:
+            third.set()
 
     metrics.flush = flaky  # type: ignore[method-assign]
     task = asyncio.create_task(metrics.flush_periodically())
-    for _ in range(200):
-        if len(calls) >= 3:
-            break
-        await asyncio.sleep(0.01)
-    task.cancel()
-    assert len(calls) >= 3
-    assert "could not write the tallies" in caplog.text
+    try:
+        await asyncio.wait_for(third.wait(), timeout=BOUND)  # two flushes after the failure
+    finally:
+        task.cancel()
+    assert caplog.text.count("could not write the tallies") == 1
