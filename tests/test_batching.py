@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,9 @@ from service.errors import ManifestError, OverloadedError
 from service.models import LoadedModel, ModelRepository
 from service.rest.app import create_app
 from service.settings import Settings
+from service.tensors import FloatArray
 from service.units import conversion
-from tests.models.kit import mlp_manifest, write_model
+from tests.models.kit import mlp_manifest, state_dict_for, write_model
 
 # float32 GEMM may sum in another order for another batch size: a few float32 ulps of the
 # model's output scale (O(1) in the model's unit), so the absolute part is in the model's
@@ -43,9 +44,12 @@ ATOL = 1e-6
 
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory: pytest.TempPathFactory) -> ModelRepository:
-    """The embedded analytic projectile plus a learned toy MLP (a [m], b [s] x2 -> out [m] x2)."""
+    """The embedded analytic projectile plus a learned toy MLP (a [m], b [s] x2 -> out [m] x2)
+    and its twin ``toy2``: the same signature with other weights, so rows of one forwarded
+    through the other would stack without error and answer wrong."""
     root: Path = tmp_path_factory.mktemp("models")
     write_model(root, mlp_manifest("toy"))
+    write_model(root, mlp_manifest("toy2"), state_dict_for(mlp_manifest("toy2"), seed=7))
     from service.models import default_repository_path
 
     for name in ("projectile",):
@@ -66,10 +70,10 @@ def batched(repository: ModelRepository, **policy: Any) -> DataPlane:
     return DataPlane(repository, default_model="toy", batcher=Batcher(BatchPolicy(**policy)))
 
 
-def toy(a: Any, b: Any, out_unit: str | None = None) -> PredictRequest:
+def toy(a: Any, b: Any, out_unit: str | None = None, *, model: str = "toy") -> PredictRequest:
     return PredictRequest(
         inputs={"a": QuantityIn(a, "km"), "b": QuantityIn(b, "ms")},
-        model="toy",
+        model=model,
         outputs={"out": out_unit} if out_unit else None,
     )
 
@@ -256,16 +260,26 @@ def test_a_failing_forward_pass_fails_each_request_of_its_batch(repository: Mode
 
 
 class Gate:
-    """Blocks the toy model's forward passes until opened (a full queue, on demand)."""
+    """Blocks the toy model's forward passes until opened (a full queue, on demand).
+
+    ``entered`` is set by a forward pass as it reaches the gate: awaiting :meth:`reached`
+    is the barrier for "a request is inside the (blocked) forward pass", with no guess at
+    how long that takes. A gate left shut fails its pass instead of hanging the test.
+    """
 
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
         self.open = threading.Event()
+        self.entered = threading.Event()
         self.original = model.predict
+        self.passes: list[list[float]] = []  # the first input's values of each pass
 
     def __enter__(self) -> Gate:
         def gated(inputs: Any) -> Any:
-            self.open.wait(timeout=30)
+            self.passes.append([float(x) for x in inputs[0]])
+            self.entered.set()
+            if not self.open.wait(timeout=30):
+                raise TimeoutError("the test never opened the gate")
             return self.original(inputs)
 
         self.model.predict = gated  # type: ignore[method-assign]
@@ -275,53 +289,114 @@ class Gate:
         self.open.set()
         del self.model.predict
 
+    async def reached(self) -> None:
+        """Return once a forward pass waits at the gate (its request has left the queue)."""
+        assert await asyncio.to_thread(self.entered.wait, 30), "no forward pass reached the gate"
+
+
+class Handed:
+    """A ``ForwardRunner`` around a :class:`Batcher` that reports each request handed to it.
+
+    ``Batcher.run`` queues a request (or refuses it) before its first ``await``; the report
+    is put before that call, and the task awaiting :meth:`arrivals` resumes only on a later
+    loop turn, by which time the request is queued or refused. The barrier for "these
+    requests are in the queue", without a sleep.
+    """
+
+    def __init__(self, batcher: Batcher) -> None:
+        self.batcher = batcher
+        self._handed: asyncio.Queue[None] | None = None
+
+    @property
+    def handed(self) -> asyncio.Queue[None]:
+        if self._handed is None:  # created on the running loop
+            self._handed = asyncio.Queue()
+        return self._handed
+
+    def run(
+        self, model: LoadedModel, batch: Sequence[FloatArray], rows: int
+    ) -> Coroutine[Any, Any, tuple[list[FloatArray], float]]:
+        self.handed.put_nowait(None)
+        return self.batcher.run(model, batch, rows)
+
+    async def arrivals(self, count: int) -> None:
+        """Return once ``count`` more requests have been handed to the batcher."""
+        for _ in range(count):
+            await self.handed.get()
+
+
+def handed_plane(repository: ModelRepository, **policy: Any) -> tuple[DataPlane, Handed]:
+    runner = Handed(Batcher(BatchPolicy(**policy)))
+    return DataPlane(repository, default_model="toy", batcher=runner), runner
+
 
 def test_a_full_queue_refuses_at_once(repository: ModelRepository):
-    plane = batched(repository, max_rows=1, queue_rows=2)
+    plane, runner = handed_plane(repository, max_rows=1, queue_rows=2)
+
+    def one() -> asyncio.Future[PredictResult]:
+        return asyncio.ensure_future(plane.predict_async(toy(1.0, [1.0, 2.0])))
 
     async def run() -> list[Any]:
         with Gate(repository.get("toy")) as gate:
-            tasks = [asyncio.ensure_future(plane.predict_async(toy(1.0, [1.0, 2.0])))]
-            await asyncio.sleep(0.05)  # the first is in the (blocked) forward pass
-            tasks += [asyncio.ensure_future(plane.predict_async(toy(1.0, [1.0, 2.0])))]
-            tasks += [asyncio.ensure_future(plane.predict_async(toy(1.0, [1.0, 2.0])))]
-            tasks += [asyncio.ensure_future(plane.predict_async(toy(1.0, [1.0, 2.0])))]
-            await asyncio.sleep(0)
+            tasks = [one()]
+            await gate.reached()  # the first is in the (blocked) forward pass
+            tasks += [one(), one(), one()]
+            await runner.arrivals(4)  # the first's, then three queued or refused
+            refused_before_the_gate_opened = [t.done() for t in tasks]
             gate.open.set()
-            return list(await asyncio.gather(*tasks, return_exceptions=True))
+            outcomes = list(await asyncio.gather(*tasks, return_exceptions=True))
+            return [refused_before_the_gate_opened, *outcomes]
 
-    outcomes = asyncio.run(run())
-    refused = [o for o in outcomes if isinstance(o, OverloadedError)]
-    assert len(refused) == 1  # 1 running + 2 queued; the fourth is over the bound
-    assert refused[0].retry_after >= 1
-    assert "BATCH_QUEUE_ROWS" in refused[0].message
-    assert all(isinstance(o, PredictResult) for o in outcomes if o not in refused)
+    done_early, *outcomes = asyncio.run(run())
+    assert done_early == [False, False, False, True]  # refused at once, not after a wait
+    assert [type(o) for o in outcomes] == [
+        PredictResult,
+        PredictResult,
+        PredictResult,
+        OverloadedError,
+    ]
+    refused = outcomes[3]
+    assert isinstance(refused, OverloadedError)
+    assert refused.retry_after == 1
+    assert refused.message == (
+        "model 'toy' has 2 rows waiting, the limit is 2 (BATCH_QUEUE_ROWS); retry after 1 s"
+    )
 
 
 def test_a_request_cancelled_while_queued_is_dropped_and_frees_its_rows(
     repository: ModelRepository,
 ):
-    batcher = Batcher(BatchPolicy(max_rows=1, queue_rows=2))
-    plane = DataPlane(repository, default_model="toy", batcher=batcher)
+    """The cancelled request's row is given back: afterwards a full ``queue_rows`` of requests
+    queues again behind a running pass (a leaked row would refuse the last of them).
+    ``inline_below=0``: every pass in the forward thread, so the gate never blocks the loop."""
+    plane, runner = handed_plane(repository, max_rows=1, queue_rows=2, inline_below=0.0)
 
-    async def run() -> tuple[list[Any], int]:
+    def one(a: float) -> asyncio.Future[PredictResult]:
+        return asyncio.ensure_future(plane.predict_async(toy(a, [1.0, 2.0])))
+
+    async def round_with(gate: Gate, *, cancel_second: bool) -> list[Any]:
+        gate.entered.clear()
+        gate.open.clear()
+        first = one(1.0)
+        await gate.reached()  # in the blocked forward pass
+        second, third = one(2.0), one(3.0)
+        await runner.arrivals(3)
+        if cancel_second:
+            second.cancel()  # a timeout or a client that went away
+        gate.open.set()
+        return list(await asyncio.gather(first, second, third, return_exceptions=True))
+
+    async def run() -> tuple[list[Any], list[list[float]], list[Any]]:
         with Gate(repository.get("toy")) as gate:
-            first = asyncio.ensure_future(plane.predict_async(toy(1.0, [1.0, 2.0])))
-            await asyncio.sleep(0.05)  # in the blocked forward pass
-            gone = asyncio.ensure_future(plane.predict_async(toy(2.0, [1.0, 2.0])))
-            kept = asyncio.ensure_future(plane.predict_async(toy(3.0, [1.0, 2.0])))
-            await asyncio.sleep(0)
-            gone.cancel()  # a timeout or a client that went away
-            gate.open.set()
-            done = await asyncio.gather(first, gone, kept, return_exceptions=True)
-        queue = next(iter(batcher._queues.values()))
-        return list(done), queue.rows
+            with_cancel = await round_with(gate, cancel_second=True)
+            forwarded = list(gate.passes)
+            after = await round_with(gate, cancel_second=False)
+        return with_cancel, forwarded, after
 
-    (first, gone, kept), waiting = asyncio.run(run())
-    assert isinstance(first, PredictResult)
-    assert isinstance(gone, asyncio.CancelledError)
-    assert isinstance(kept, PredictResult)
-    assert waiting == 0
+    with_cancel, forwarded, after = asyncio.run(run())
+    assert [type(o) for o in with_cancel] == [PredictResult, asyncio.CancelledError, PredictResult]
+    assert forwarded == [[1000.0], [3000.0]]  # a = 1 km and 3 km; the cancelled 2 km never ran
+    assert [type(o) for o in after] == [PredictResult, PredictResult, PredictResult]
 
 
 NATIVE = {
@@ -364,17 +439,21 @@ def test_each_door_sheds_load_with_503_and_retry_after(
         repository=repository,
     )
 
+    plane = app.state.dataplane
+    runner = plane.batcher = Handed(plane.batcher)  # the same Batcher, reporting arrivals
+
     async def run() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             with Gate(repository.get("toy")) as gate:
                 first = asyncio.ensure_future(client.post(path, json=body))
-                await asyncio.sleep(0.05)
+                await gate.reached()  # the first is in the blocked forward pass
                 second = asyncio.ensure_future(client.post(path, json=body))
-                await asyncio.sleep(0.05)
-                third = await client.post(path, json=body)
+                await runner.arrivals(2)  # the first's, then the second queued
+                third = asyncio.ensure_future(client.post(path, json=body))
+                await runner.arrivals(1)  # refused (or queued) while the queue is full
                 gate.open.set()
-                return [await first, await second, third]
+                return list(await asyncio.gather(first, second, third))
 
     first, second, third = asyncio.run(run())
     assert (first.status_code, second.status_code) == (200, 200)

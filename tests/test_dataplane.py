@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import subprocess
 import sys
@@ -100,9 +99,10 @@ def test_batching_equals_one_row_at_a_time(
             assert batch.outputs[name].values[i] == pytest.approx(float(out.values), rel=1e-5)
 
 
-def test_no_payload_builds_a_dimarray(dataplane: DataPlane, monkeypatch: pytest.MonkeyPatch):
+@pytest.fixture
+def no_dimarray(monkeypatch: pytest.MonkeyPatch) -> None:
     """dimtensor segfaults on a numpy left operand of a DimArray (FIELD-NOTES): the path
-    must never create one from client data, so any creation fails this test."""
+    must never create one from client data, so any creation fails the test using this."""
     from dimtensor.core.dimarray import DimArray
 
     def forbidden(*args: object, **kwargs: object) -> None:
@@ -110,11 +110,75 @@ def test_no_payload_builds_a_dimarray(dataplane: DataPlane, monkeypatch: pytest.
 
     monkeypatch.setattr(DimArray, "__init__", forbidden)
     monkeypatch.setattr(DimArray, "__array_ufunc__", forbidden)
-    for value in (np.float64(2.0), [np.float64(3.0)], np.array([1.0, 2.0]), 5, [[1.0]]):
-        # [[1.0]] is the wrong shape: refused before any arithmetic
-        with contextlib.suppress(ShapeError):
-            dataplane.predict(projectile(value, 0.5, units=("km/h", "deg", "m/s^2")))
-    dataplane.convert(np.float64(3.0), "degC", "degF")
+
+
+def projectile_range(speed_kmh: Any, angle_deg: float = 0.5) -> Any:
+    """v^2 sin(2 angle) / g in metres, from km/h and degrees: the expected answers below."""
+    v = np.asarray(speed_kmh, dtype=np.float64) / 3.6
+    return v**2 * math.sin(math.radians(2 * angle_deg)) / G0
+
+
+@pytest.mark.parametrize(
+    ("value", "rows", "batched", "speeds"),
+    [
+        pytest.param(np.float64(2.0), 1, False, 2.0, id="numpy-float64"),
+        pytest.param(np.float32(1.5), 1, False, 1.5, id="numpy-float32"),
+        pytest.param(np.int64(4), 1, False, 4.0, id="numpy-int64"),
+        pytest.param(np.array(2.0), 1, False, 2.0, id="numpy-0d-array"),
+        pytest.param(5, 1, False, 5.0, id="python-int"),
+        pytest.param([np.float64(3.0)], 1, True, [3.0], id="list-of-numpy-float64"),
+        pytest.param(np.array([1.0, 2.0]), 2, True, [1.0, 2.0], id="numpy-array"),
+    ],
+)
+def test_numeric_payloads_are_answered_without_a_dimarray(
+    no_dimarray: None, dataplane: DataPlane, value: Any, rows: int, batched: bool, speeds: Any
+):
+    """Each payload kind a client or a batch job sends for a scalar input is accepted; a
+    single value answers unbatched, a list or array keeps its row axis."""
+    result = dataplane.predict(projectile(value, 0.5, units=("km/h", "deg", "m/s^2")))
+    assert (result.rows, result.batched) == (rows, batched)
+    out = result.outputs["range"]
+    assert out.unit.expression == "m"
+    expected = projectile_range(speeds)
+    assert out.values.shape == expected.shape
+    np.testing.assert_allclose(out.values, expected, rtol=1e-6)  # a float32 forward
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param(
+            [[1.0]],
+            "input 'speed': expected per-row shape [] (one row shaped [] or a batch shaped "
+            "[rows]), received shape [1, 1]",
+            id="nested-one-level-too-deep",
+        ),
+        pytest.param(
+            np.array([[1.0, 2.0]]),
+            "input 'speed': expected per-row shape [] (one row shaped [] or a batch shaped "
+            "[rows]), received shape [1, 2]",
+            id="numpy-2d-array",
+        ),
+        pytest.param(
+            True,
+            "input 'speed': expected a number or a (nested) list of numbers, received bool True",
+            id="bool",
+        ),
+    ],
+)
+def test_a_malformed_payload_is_refused_before_any_arithmetic(
+    no_dimarray: None, dataplane: DataPlane, value: Any, message: str
+):
+    with pytest.raises(ShapeError) as refused:
+        dataplane.predict(projectile(value, 0.5, units=("km/h", "deg", "m/s^2")))
+    assert refused.value.message == message
+    assert refused.value.details["input"] == "speed"
+
+
+def test_a_numpy_scalar_converts_without_a_dimarray(no_dimarray: None, dataplane: DataPlane):
+    value, unit = dataplane.convert(np.float64(3.0), "degC", "degF")
+    assert float(value) == pytest.approx(37.4, rel=1e-12)
+    assert unit.expression == "degF"
 
 
 def test_numpy_scalar_inputs_do_not_crash_the_process(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import math
 import re
 import sys
@@ -58,6 +59,7 @@ from service.metrics import (
 # ("failed", protocol, model, version, error), ("http", method, status, handler,
 # request_bytes, response_bytes, seconds) or ("flush",).
 Op = tuple[Any, ...]
+BOUND = 30.0  # seconds: a bound for what must happen, never a measure of speed
 
 ERRORS: list[ServiceError] = [
     UnitSyntaxError("bad unit"),
@@ -308,14 +310,24 @@ def test_a_record_call_flushes_once_the_interval_passed(monkeypatch: pytest.Monk
 
 
 def test_flush_periodically_flushes() -> None:
+    """The lifespan task writes the tallies of a worker that records nothing more."""
+
     async def scenario() -> list[float | None]:
-        metrics = Metrics(flush_interval=0.2)
+        metrics = Metrics(flush_interval=math.inf)  # no record call can flush inline
         labels = {"method": "GET", "status": "200", "handler": "/h"}
-        seen = []
-        metrics.observe_http("GET", 200, "/h", 0, 0, 0.01)  # right after construction
-        seen.append(metrics.registry.get_sample_value("http_requests_total", labels))
+        flushed = asyncio.Event()
+        real = metrics.flush
+
+        def flush() -> None:
+            real()
+            flushed.set()
+
+        metrics.flush = flush  # type: ignore[method-assign]
+        metrics.observe_http("GET", 200, "/h", 0, 0, 0.01)
+        seen = [metrics.registry.get_sample_value("http_requests_total", labels)]
+        metrics.flush_interval = 0.01
         task = asyncio.create_task(metrics.flush_periodically())
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(flushed.wait(), timeout=BOUND)
         seen.append(metrics.registry.get_sample_value("http_requests_total", labels))
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -537,44 +549,61 @@ def test_metric_names_lists_every_series() -> None:
     assert series == set(METRIC_NAMES)
 
 
-def test_a_flush_that_fails_never_fails_the_request(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_flush_that_fails_never_fails_the_request(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Disk full or a read-only metrics directory: the record call still returns, the
-    failure is logged, and later flushes work again."""
-    metrics = Metrics(flush_interval=1e-9)
+    failure is logged, the tallies of the failed flush are dropped (not replayed later),
+    and once writing works again record calls flush exactly what they record."""
+    ticks = itertools.count(start=1000.0, step=10.0)  # every record call is past the interval
+    monkeypatch.setattr("service.metrics.tally.time.monotonic", lambda: next(ticks))
+    metrics = Metrics(flush_interval=1.0)
 
-    class Full:
-        def labels(self, *values: str) -> Any:
-            raise OSError(28, "No space left on device")
+    def full(*values: str) -> Any:
+        raise OSError(28, "No space left on device")
 
-    real, metrics._inference.metric = metrics._inference.metric, Full()  # type: ignore[assignment]
-    metrics.succeeded("native", "m", "1", 1, 0.001)
-    metrics.succeeded("native", "m", "1", 1, 0.001)  # the inline flush failed: logged
-    assert "could not write the tallies" in caplog.text
-    metrics._inference.metric = real
-    metrics.succeeded("native", "m", "1", 1, 0.001)
-    metrics.flush()
-    text = generate_latest(metrics.registry).decode()
-    assert (
-        'dimtensor_predictions_total{model="m",outcome="ok",protocol="native",version="1"}' in text
-    )
+    def value(name: str, **labels: str) -> float:
+        found = metrics.registry.get_sample_value(name, labels)
+        return 0.0 if found is None else found
+
+    ok = {"model": "m", "version": "1", "protocol": "native", "outcome": "ok"}
+    with monkeypatch.context() as disk:
+        disk.setattr(metrics.series.inference, "labels", full)
+        metrics.succeeded("native", "m", "1", 5, 0.001)  # the inline flush fails: logged
+        metrics.succeeded("native", "m", "1", 5, 0.001)
+    assert caplog.text.count("could not write the tallies; they are dropped") == 2
+    predictions_before = value("dimtensor_predictions_total", **ok)
+    assert value("dimtensor_inference_duration_seconds_count", model="m") == 0
+
+    for rows in (2, 3, 4):  # the disk has room again; each call flushes inline
+        metrics.succeeded("native", "m", "1", rows, 0.001)
+    assert value("dimtensor_predictions_total", **ok) - predictions_before == 3
+    assert value("dimtensor_inference_duration_seconds_count", model="m") == 3
+    assert value("dimtensor_inference_duration_seconds_sum", model="m") == pytest.approx(0.003)
+    assert value("dimtensor_request_rows_count", model="m") == 3
+    assert value("dimtensor_request_rows_sum", model="m") == 2 + 3 + 4
+    assert value("dimtensor_request_rows_bucket", model="m", le="2.0") == 1
+    assert value("dimtensor_request_rows_bucket", model="m", le="4.0") == 3
+    assert caplog.text.count("could not write the tallies") == 2  # no new failure
 
 
 @pytest.mark.anyio
 async def test_the_periodic_flush_survives_a_failure(caplog: pytest.LogCaptureFixture) -> None:
     metrics = Metrics(flush_interval=0.01)
     calls = []
+    third = asyncio.Event()
 
     def flaky() -> None:
         calls.append(1)
         if len(calls) == 1:
             raise OSError(28, "No space left on device")
+        if len(calls) == 3:
+            third.set()
 
     metrics.flush = flaky  # type: ignore[method-assign]
     task = asyncio.create_task(metrics.flush_periodically())
-    for _ in range(200):
-        if len(calls) >= 3:
-            break
-        await asyncio.sleep(0.01)
-    task.cancel()
-    assert len(calls) >= 3
-    assert "could not write the tallies" in caplog.text
+    try:
+        await asyncio.wait_for(third.wait(), timeout=BOUND)  # two flushes after the failure
+    finally:
+        task.cancel()
+    assert caplog.text.count("could not write the tallies") == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -21,7 +22,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from service.metrics.tally import Metrics
 
 __all__ = [
-    "accepts_gzip",
     "mark_process_dead",
     "mount_metrics",
     "multiprocess_dir",
@@ -35,28 +35,42 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
-def accepts_gzip(accept_encoding: str | None) -> bool:
-    """Whether an ``Accept-Encoding`` header admits gzip (RFC 9110 12.5.3): named, or
-    covered by ``*``, with a q-value above 0 (``gzip;q=0`` refuses it)."""
-    if not accept_encoding:
-        return False
+# RFC 9110 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
+
+
+def _prefers_gzip(accept_encoding: str | None) -> bool:
+    """Whether an Accept-Encoding header (RFC 9110 12.5.3) asks for gzip over identity.
+
+    Coding names and the ``q`` parameter are case-insensitive; ``x-gzip`` is gzip. Each
+    coding's weight is its own entry's (the first, if listed twice), else ``*``'s, else it is
+    not acceptable, except identity, which stays acceptable, ranked below every weighted
+    coding. gzip is chosen when its weight is above 0 and at least identity's. An entry
+    whose q-value breaks the grammar is ignored (a client that cannot be understood gets
+    the uncompressed body, which every client reads). No header: identity.
+    """
     weights: dict[str, float] = {}
-    for item in accept_encoding.split(","):
-        coding, _, params = item.strip().partition(";")
-        coding = coding.strip().lower()
-        if not coding:
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
-                    q = 0.0  # a q-value nobody can read admits nothing
-        weights[coding] = q
-    q = weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0)))
-    return q > 0
+    for entry in (accept_encoding or "").split(","):
+        coding, *params = (part.strip() for part in entry.split(";"))
+        weight = _weight(params)
+        if coding and weight is not None:
+            coding = coding.lower()
+            weights.setdefault("gzip" if coding == "x-gzip" else coding, weight)
+    star = weights.get("*", 0.0)
+    gzip_weight = weights.get("gzip", star)
+    return gzip_weight > 0 and gzip_weight >= weights.get("identity", star)
+
+
+def _weight(params: list[str]) -> float | None:
+    """The q-value among an entry's parameters: 1 when absent, None when malformed."""
+    weight = 1.0
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            if not _QVALUE.fullmatch(value.strip()):
+                return None
+            weight = float(value)
+    return weight
 
 
 def render(metrics: Metrics, accept_encoding: str | None) -> tuple[bytes, dict[str, str]]:
@@ -64,7 +78,8 @@ def render(metrics: Metrics, accept_encoding: str | None) -> tuple[bytes, dict[s
 
     In multiprocess mode the exposition aggregates every worker's files (each worker's own
     tallies reach them on its next flush), else it is `metrics`'s registry. The body is
-    gzip-compressed when `accept_encoding` (the request's Accept-Encoding) admits gzip.
+    gzip-compressed when `accept_encoding` (the request's Accept-Encoding) accepts gzip
+    (see ``_prefers_gzip``): ``gzip;q=0`` means "not gzip", not "gzip".
     """
     metrics.flush()
     if multiprocess_dir():
@@ -74,7 +89,7 @@ def render(metrics: Metrics, accept_encoding: str | None) -> tuple[bytes, dict[s
         registry = metrics.registry
     body = generate_latest(registry)
     headers = {"Content-Type": CONTENT_TYPE_LATEST}
-    if accepts_gzip(accept_encoding):
+    if _prefers_gzip(accept_encoding):
         body = gzip.compress(body)
         headers["Content-Encoding"] = "gzip"
     return body, headers

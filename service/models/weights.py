@@ -83,11 +83,21 @@ def read_state_dict(path: Path, fmt: str) -> dict[str, torch.Tensor]:
         )
     tensors: dict[str, torch.Tensor] = {}
     for key, value in loaded.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+        # The name first, with its own message: a bad name's type is what was wrong.
+        if not isinstance(key, str):
             raise ManifestError(
-                f"weights file {path.name!r}: entry {key!r} is {type(value).__name__}, "
-                "expected a tensor under a string name",
+                f"weights file {path.name!r}: entry name {_short(key)} is "
+                f"{type(key).__name__}, expected a string",
                 file=path.name,
+                received=type(key).__name__,
+            )
+        if not isinstance(value, torch.Tensor):
+            raise ManifestError(
+                f"weights file {path.name!r}: entry {_short(key)} is "
+                f"{type(value).__name__}, expected a tensor",
+                file=path.name,
+                entry=key,
+                received=type(value).__name__,
             )
         tensors[key] = value
     return tensors
@@ -136,6 +146,12 @@ def load_torchscript(path: Path) -> nn.Module:
             file=path.name,
         ) from exc
     return module
+
+
+def _short(key: object) -> str:
+    """A name read from an untrusted file, as it goes into a message: repr, bounded."""
+    text = repr(key)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _first_line(exc: BaseException) -> str:

@@ -35,7 +35,7 @@ from service.rest.routing import ErrorShaper, Refusal
 
 __all__ = ["Deadlines", "Operations", "RouteNames"]
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}\Z")  # \Z: "$" admits a final "\n"
 
 
 class BodyTooLarge(HTTPException):
@@ -222,7 +222,8 @@ class Operations:
             await self._refuse(scope, reply, _UNAUTHORIZED)
             return
         if length is not None:
-            if not length.isdigit() or int(length) > self.max_body_bytes:
+            declared = _declared(length)
+            if declared is None or declared > self.max_body_bytes:
                 await self._refuse_body(scope, reply, length.decode("latin-1"))
                 return
         else:  # chunked: count while it streams (a Content-Length is enforced by h11/httptools)
@@ -259,7 +260,7 @@ class Operations:
         if self.metrics is not None:
             handler = self.route_names(scope)
             if handler not in self.metrics_exempt:
-                size = int(length) if length is not None and length.isdigit() else 0
+                size = (_declared(length) or 0) if length is not None else 0
                 self.metrics.observe_http(
                     scope["method"], reply.status, handler, size, reply.length, seconds
                 )
@@ -326,6 +327,16 @@ _UNAUTHORIZED = Refusal(
     "this server requires an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
     headers={"www-authenticate": 'Bearer realm="dimtensor-serve"'},
 )
+
+
+def _declared(length: bytes) -> int | None:
+    """A Content-Length's value; None unless ASCII digits. int() refuses strings of more
+    than 4300 digits (a ValueError, a 500): 20 or more digits past the leading zeros are
+    read as 10**20, more than any body limit."""
+    if not length.isdigit():
+        return None
+    digits = length.lstrip(b"0")
+    return int(digits or b"0") if len(digits) < 20 else 10**20
 
 
 class _Reply:

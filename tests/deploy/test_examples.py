@@ -75,11 +75,25 @@ def test_field_by_field(chart_objects: dict[Key, Doc], example_objects: dict[Key
         )
 
 
-def test_release_name_is_not_the_ci_one() -> None:
-    # The examples read as a real install: release and instance "dimtensor", not "ci".
-    assert RELEASE != "dimtensor"
-    for path in MANIFESTS:
-        assert "instance: ci" not in path.read_text(encoding="utf-8")
+def _instance_labels(node: object) -> list[object]:
+    """Every value of an app.kubernetes.io/instance key, at any depth (labels and selectors)."""
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k == "app.kubernetes.io/instance"]
+        return found + [x for v in node.values() for x in _instance_labels(v)]
+    if isinstance(node, list):
+        return [x for v in node for x in _instance_labels(v)]
+    return []
+
+
+def test_examples_read_as_a_real_install(example_objects: dict[Key, Doc]) -> None:
+    """Release and instance "dimtensor" in namespace "dimtensor", not the suite's CI release."""
+    assert example_objects
+    for key, doc in example_objects.items():
+        meta = doc["metadata"]
+        assert meta["labels"]["app.kubernetes.io/instance"] == "dimtensor", key
+        assert meta["namespace"] == "dimtensor", key
+        assert meta["name"].startswith("dimtensor"), key
+        assert set(_instance_labels(doc)) == {"dimtensor"}, (key, RELEASE)
 
 
 def test_examples_carry_no_helm_bookkeeping() -> None:

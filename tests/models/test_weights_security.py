@@ -63,7 +63,7 @@ def test_pickle_is_refused_even_when_trusted(tmp_path: Path) -> None:
     marker = tmp_path / "PWNED"
     folder = _state_dict_model(tmp_path)
     torch.save({"net.0.weight": _Payload(marker)}, folder / "weights.pt")
-    with pytest.raises(ManifestError):
+    with pytest.raises(ManifestError, match="could not be read as state_dict"):
         load_model(folder, trusted=True)
     assert not marker.exists()
 
@@ -71,8 +71,12 @@ def test_pickle_is_refused_even_when_trusted(tmp_path: Path) -> None:
 def test_non_mapping_state_dict_is_refused(tmp_path: Path) -> None:
     folder = _state_dict_model(tmp_path)
     torch.save([torch.zeros(2)], folder / "weights.pt")
-    with pytest.raises(ManifestError, match="expected a mapping of tensor names to tensors"):
+    with pytest.raises(ManifestError) as refused:
         load_model(folder)
+    assert refused.value.message == (
+        "model 'toy' version '1': weights file 'weights.pt': expected a mapping of tensor "
+        "names to tensors, received list"
+    )
 
 
 def test_plain_state_dict_loads(tmp_path: Path) -> None:

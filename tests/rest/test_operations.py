@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.models import ModelRepository
 from service.rest.app import create_app
@@ -190,11 +191,54 @@ async def test_access_log_is_json_without_payload_values(
     assert next(e for e in lines if e["request_id"] == "bad")["status"] == 422
 
 
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of an exposition by (sample name, labels); ``_created`` left out."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+
+
 async def test_metrics_endpoint_in_process(aclient: httpx.AsyncClient):
-    await aclient.post("/predict", json=BODY)
-    text = (await aclient.get("/metrics")).text
-    assert "dimtensor_predictions_total" in text
-    assert "http_requests_total" in text
+    """One answered POST /predict adds exactly 1 to its own series, and scraping adds
+    nothing (the app is shared by the session: compare before and after, not totals)."""
+    before = await aclient.get("/metrics")
+    assert before.status_code == 200
+    r = await aclient.post("/predict", json=BODY)
+    assert r.status_code == 200, r.text
+    model, version = r.json()["model"], r.json()["version"]
+    after = await aclient.get("/metrics")
+    assert after.status_code == 200
+    old, new = samples(before.text), samples(after.text)
+
+    def series(name: str, **labels: str) -> tuple[str, frozenset[tuple[str, str]]]:
+        return name, frozenset(labels.items())
+
+    grown = {
+        series(
+            "dimtensor_predictions_total",
+            model=model,
+            version=version,
+            protocol="native",
+            outcome="ok",
+        ): 1.0,
+        series("dimtensor_request_rows_count", model=model): 1.0,
+        series("dimtensor_request_rows_sum", model=model): 1.0,  # one row
+        series("dimtensor_inference_duration_seconds_count", model=model): 1.0,
+        series("http_requests_total", method="POST", status="200", handler="/predict"): 1.0,
+        series("http_request_size_bytes_count", handler="/predict"): 1.0,
+        series("http_request_size_bytes_sum", handler="/predict"): float(len(r.request.content)),
+        series("http_response_size_bytes_count", handler="/predict"): 1.0,
+        series("http_response_size_bytes_sum", handler="/predict"): float(len(r.content)),
+        series("http_request_duration_seconds_count", method="POST", handler="/predict"): 1.0,
+        series("http_request_duration_highr_seconds_count"): 1.0,
+    }
+    for key, step in grown.items():
+        assert new.get(key, 0.0) - old.get(key, 0.0) == step, key
+    # The scrapes themselves are kept out of the HTTP series.
+    assert not [k for k in new if ("handler", "/metrics") in k[1]]
 
 
 async def test_slow_request_gets_a_504_problem(default_repository: ModelRepository):

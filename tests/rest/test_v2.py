@@ -115,9 +115,21 @@ async def test_infer_batch_in_nested_and_flat_forms(aclient: httpx.AsyncClient):
 
 
 async def test_integer_datatypes(aclient: httpx.AsyncClient):
-    body = infer_body(speed=([20], "m/s", [1], "INT32"), angle=([45], "deg", [1], "INT64"))
-    r = await aclient.post("/v2/models/projectile/infer", json=body)
-    assert r.status_code == 200, r.text
+    """INT32/INT64 inputs are read as the same numbers: the answer equals the FP64 one."""
+    answers = []
+    for speed_type, angle_type in (("INT32", "INT64"), ("FP64", "FP64")):
+        body = infer_body(
+            speed=([20], "m/s", [1], speed_type), angle=([45], "deg", [1], angle_type)
+        )
+        r = await aclient.post("/v2/models/projectile/infer", json=body)
+        assert r.status_code == 200, r.text
+        answers.append({o["name"]: o["data"] for o in r.json()["outputs"]})
+    integers, floats = answers
+    assert integers == floats
+    sin45 = math.sin(math.radians(45))
+    assert integers["range"] == pytest.approx([400 / G0], rel=1e-6)
+    assert integers["apex_height"] == pytest.approx([400 * sin45**2 / (2 * G0)], rel=1e-6)
+    assert integers["flight_time"] == pytest.approx([2 * 20 * sin45 / G0], rel=1e-6)
 
 
 def _error(r: httpx.Response, status: int, *parts: str) -> None:

@@ -133,8 +133,9 @@ def test_hostile_oip_payloads_get_4xx_and_never_kill_a_worker(
 
 
 def test_gunicorn_config_comes_from_settings(tmp_path: Path):
-    env = {"TIMEOUT": "17", "GRACEFUL_TIMEOUT": "3", "KEEPALIVE": "4", "LOG_LEVEL": "debug"}
-    with run_server(tmp_path, workers=1, **env) as s:
+    with run_server(
+        tmp_path, workers=1, TIMEOUT="17", GRACEFUL_TIMEOUT="3", KEEPALIVE="4", LOG_LEVEL="debug"
+    ) as s:
         assert len(s.workers()) == 1
         assert httpx.get(s.url + "/healthz", timeout=5).json()["status"] == "ok"
         log = s.log_text()

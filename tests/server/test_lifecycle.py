@@ -109,9 +109,8 @@ def test_sigterm_finishes_every_accepted_request(tmp_path: Path):
 
 
 def test_worker_recycling_drops_nothing(tmp_path: Path):
-    env = {"MAX_REQUESTS": "15", "MAX_REQUESTS_JITTER": "5"}
     small = {**BIG, "inputs": {**BIG["inputs"], "length": {"value": [1, 2, 3], "unit": "m"}}}
-    with run_server(tmp_path, workers=2, **env) as server:
+    with run_server(tmp_path, workers=2, MAX_REQUESTS="15", MAX_REQUESTS_JITTER="5") as server:
         first = server.workers()
         statuses = []
         # One keep-alive client (the case uvicorn's own limit breaks) and one that opens a

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tritonclient.http as httpclient  # a dev dependency: missing means failed, not skipped
 
 from tests.server.conftest import ServerProcess, run_server
 
 pytestmark = pytest.mark.slow
-httpclient = pytest.importorskip("tritonclient.http")  # a dev dependency: present in `make test`
 
 G0 = 9.80665
 
