@@ -83,11 +83,13 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(
         2.0,
         ge=0,
+        allow_inf_nan=False,
         description="Longest a request waits for others to join its batch (a lone one does not).",
     )
     batch_inline_ms: float = Field(
         0.1,
         ge=0,
+        allow_inf_nan=False,
         description="Stacked forward passes shorter than this (average) run on the event loop.",
     )
     batch_queue_rows: int = Field(
@@ -98,7 +100,10 @@ class Settings(BaseSettings):
         1_048_576, ge=1024, description="Largest request body, in bytes (413 above it)."
     )
     request_timeout: float = Field(
-        30.0, gt=0, description="Seconds a request may take before a 504 answers it."
+        30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds a request may take before a 504 answers it.",
     )
 
     # --- auth ---
@@ -117,6 +122,7 @@ class Settings(BaseSettings):
     access_log_flush_seconds: float = Field(
         1.0,
         ge=0,
+        allow_inf_nan=False,
         description="Most seconds an access line waits in memory (written in batches; "
         "0: each line at once).",
     )

@@ -84,7 +84,9 @@ def test_batch_settings_reach_the_policy(
         ("BATCH_MAX_ROWS", "-3", "Input should be greater than or equal to 1"),
         ("BATCH_MAX_ROWS", "2.5", "Input should be a valid integer"),
         ("BATCH_MAX_WAIT_MS", "-1", "Input should be greater than or equal to 0"),
-        ("BATCH_MAX_WAIT_MS", "nan", "Input should be greater than or equal to 0"),
+        ("BATCH_MAX_WAIT_MS", "nan", "Input should be a finite number"),
+        ("BATCH_MAX_WAIT_MS", "inf", "Input should be a finite number"),  # no bound at all
+        ("BATCH_INLINE_MS", "inf", "Input should be a finite number"),
         ("BATCH_MAX_WAIT_MS", "2ms", "Input should be a valid number"),
         ("BATCH_QUEUE_ROWS", "0", "Input should be greater than or equal to 1"),
         ("BATCH_INLINE_MS", "-0.1", "Input should be greater than or equal to 0"),

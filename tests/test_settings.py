@@ -19,6 +19,14 @@ def test_every_setting_is_documented_with_its_default():
         assert f"| `{name.upper()}` | {default} |" in text, name
 
 
+@pytest.mark.parametrize(("value", "expected"), [("", None), ("  ", None), ("/m", Path("/m"))])
+def test_a_blank_metrics_directory_is_unset(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: Path | None
+):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", value)
+    assert Settings().prometheus_multiproc_dir == expected
+
+
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PORT", "9001")
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
@@ -30,7 +38,14 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch):
 
 @pytest.mark.parametrize(
     ("var", "value"),
-    [("PORT", "0"), ("PORT", "http"), ("WEB_CONCURRENCY", "0"), ("MAX_UNIT_LENGTH", "1")],
+    [
+        ("PORT", "0"),
+        ("PORT", "http"),
+        ("WEB_CONCURRENCY", "0"),
+        ("MAX_UNIT_LENGTH", "1"),
+        ("REQUEST_TIMEOUT", "inf"),
+        ("ACCESS_LOG_FLUSH_SECONDS", "nan"),
+    ],
 )
 def test_bad_values_are_refused_at_start(monkeypatch: pytest.MonkeyPatch, var: str, value: str):
     monkeypatch.setenv(var, value)

@@ -330,9 +330,11 @@ _UNAUTHORIZED = Refusal(
 
 
 def _declared(length: bytes) -> int | None:
-    """A Content-Length's value; None unless ASCII digits. int() refuses strings of more
-    than 4300 digits (a ValueError, a 500): 20 or more digits past the leading zeros are
-    read as 10**20, more than any body limit."""
+    """A Content-Length's value; None unless ASCII digits (between optional spaces and
+    tabs, RFC 9110 5.5). int() refuses strings of more than 4300 digits (a ValueError, a
+    500): 20 or more digits past the leading zeros are read as 10**20, more than any body
+    limit."""
+    length = length.strip(b" \t")
     if not length.isdigit():
         return None
     digits = length.lstrip(b"0")

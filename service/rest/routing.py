@@ -31,7 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.rest.asgi import read_body, send_response
 
 __all__ = [
+    "CLIENT_CLOSED",
     "Door",
     "DoorDispatch",
     "DoorRoute",
@@ -49,6 +50,11 @@ __all__ = [
 ]
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
+
+CLIENT_CLOSED = 499
+"""The status recorded (access line, HTTP series) for a request whose client went away
+before its body arrived: nobody is left to answer, and it is not the server's failure
+(nginx's "client closed request"). No body: nothing is built for nobody."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,8 @@ class DoorRoute(APIRoute):
             try:
                 return await handler(request)
             except Exception as exc:
+                if _client_gone(exc):
+                    return Response(status_code=CLIENT_CLOSED)
                 return shaper.error(exc, request.scope)
 
         return shaped
@@ -113,7 +121,10 @@ class DoorRoute(APIRoute):
             request = _ReadRequest(scope, await read_body(receive))
             response: Response = await self.endpoint(request, **scope.get("path_params", {}))
         except Exception as exc:
-            response = self.shaper.error(exc, scope)
+            gone = _client_gone(exc)
+            response = (
+                Response(status_code=CLIENT_CLOSED) if gone else self.shaper.error(exc, scope)
+            )
         await send_response(response, send)
 
     def _check_raw(self) -> None:
@@ -125,6 +136,12 @@ class DoorRoute(APIRoute):
             raise TypeError(
                 f"raw endpoint {self.name!r} must take (request: Request, <path params>) only"
             )
+
+
+def _client_gone(exc: Exception) -> bool:
+    """The client disconnected while its body was read: Starlette's ``ClientDisconnect``,
+    or FastAPI's 400 "error parsing the body" raised from it."""
+    return isinstance(exc, ClientDisconnect) or isinstance(exc.__cause__, ClientDisconnect)
 
 
 def raw_body(endpoint: Endpoint) -> Endpoint:

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
+from starlette.types import Message
 
 from service.dataplane import DataPlane, PredictRequest, QuantityIn, requested_model
 from service.models import ModelRepository
@@ -296,3 +297,46 @@ async def test_the_access_line_names_the_model_of_each_door(
     lines = [json.loads(x) for x in capfd.readouterr().err.splitlines() if x.startswith("{")]
     model = {x["request_id"]: x.get("model") for x in lines if x.get("logger") == "service.access"}
     assert model == {"n1": "projectile", "o1": "projectile", "bad": None, "h1": None}
+
+
+@pytest.mark.parametrize("path", ["/predict", "/v2/models/projectile/infer", "/v1/units/convert"])
+async def test_a_client_gone_before_its_body_is_recorded_499_not_an_error(
+    default_repository: ModelRepository,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+) -> None:
+    """The body never comes (the client disconnected): nothing to answer, no traceback,
+    no 5xx in the HTTP series; the access line says 499."""
+    app = create_app(Settings(access_log_flush_seconds=0), repository=default_repository)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"x-request-id", b"gone-1")],
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+    }
+    await app(scope, receive, send)
+    lines = [json.loads(x) for x in capfd.readouterr().err.splitlines() if x.startswith("{")]
+    (line,) = [x for x in lines if x.get("request_id") == "gone-1"]
+    assert line["status"] == 499
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    async with _client(app) as c:
+        text = (await c.get("/metrics")).text
+    assert 'status="499"' in text
+    assert 'status="500"' not in text
