@@ -223,6 +223,17 @@ def test_the_first_key_is_the_one_sent(
     assert "401" in result.stderr
 
 
+def test_comment_lines_of_the_key_file_are_skipped_as_the_server_skips_them(
+    rendered: dict[str, Render], auth_server: ServerProcess, tmp_path: Path
+) -> None:
+    """A Secret whose file starts with a comment (the server's own format allows it)."""
+    keys = tmp_path / "api-keys"
+    keys.write_text(f"# rotated 2026-11\n\n  # owner: ops\n{KEY}\n")
+    result = run_script(helm_test_pod(rendered["02-auth-chart-secret"]), auth_server.url, keys)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert passed_range(result.stdout) == pytest.approx(EXPECTED_RANGE, rel=1e-6)
+
+
 def test_fails_without_the_key(rendered: dict[str, Render], auth_server: ServerProcess) -> None:
     result = run_script(helm_test_pod(rendered["default"]), auth_server.url, None)
     assert result.returncode != 0
