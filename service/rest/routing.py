@@ -223,32 +223,44 @@ class RouteTable:
 
 class DoorDispatch:
     """ASGI, inside the operations layer: a request for a raw route goes straight to that
-    route (the same object the app's router holds); everything else goes on to the app."""
+    route (the same object the app's router holds); everything else goes on to the app.
+
+    Which raw route a (method, path) matches is found by the routes' own ``matches`` and
+    kept (bounded, like the metrics' route names): paths repeat (one per model), and
+    Starlette's matching costs more than a dict lookup on every request.
+    """
+
+    CACHE_SIZE = 1024
 
     def __init__(self, app: ASGIApp, table: RouteTable) -> None:
         self.app = app
-        raw = table.raw_routes
-        self._static = {
-            (method, route.path): route
-            for route in raw
-            if not route.param_convertors
-            for method in route.methods or ()
-        }
-        self._templated = [route for route in raw if route.param_convertors]
+        self.routes = table.raw_routes
+        self._matched: dict[tuple[str, str], tuple[DoorRoute, Scope] | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            route = self._static.get((scope["method"], scope["path"]))
-            if route is not None:
+            found = self._match(scope)
+            if found is not None:
+                route, child = found
+                scope.update(child)
                 await route.handle(scope, receive, send)
                 return
-            for route in self._templated:
-                match, child = route.matches(scope)
-                if match is Match.FULL:
-                    scope.update(child)
-                    await route.handle(scope, receive, send)
-                    return
         await self.app(scope, receive, send)
+
+    def _match(self, scope: Scope) -> tuple[DoorRoute, Scope] | None:
+        key = (scope["method"], scope["path"])
+        if key in self._matched:
+            return self._matched[key]
+        found = None
+        for route in self.routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                found = route, child
+                break
+        if len(self._matched) >= self.CACHE_SIZE:
+            self._matched.clear()
+        self._matched[key] = found
+        return found
 
 
 def _document_schema(app: FastAPI, model: type[BaseModel]) -> None:
