@@ -49,6 +49,14 @@ class ModelRepository:
     ) -> None:
         self._models = dict(models)
         self._statuses = sorted(statuses, key=lambda s: (s.name, version_sort_key(s.version)))
+        # The latest ready version of each name, what ``get(name)`` answers on every request
+        # without a version: found once here (a scan of every status per request cost more
+        # than the rest of the lookup). Names without a ready version are not in it.
+        self._latest: dict[str, LoadedModel] = {}
+        for status in self._statuses:  # oldest first: later ready versions overwrite
+            model = self._models.get((status.name, status.version))
+            if model is not None:
+                self._latest[status.name] = model
 
     @classmethod
     def load(cls, root: Path, *, trusted: bool = False) -> ModelRepository:
@@ -119,6 +127,9 @@ class ModelRepository:
                     version=version,
                 )
             return self._models[(name, version)]
+        latest = self._latest.get(name)
+        if latest is not None:
+            return latest
         self._require_name(name)
         ready = [v for v in self.versions(name) if (name, v) in self._models]
         if not ready:

@@ -240,10 +240,10 @@ class DoorDispatch:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             found = self._match(scope)
-            if found is not None:
+            if found is not None:  # a FULL match: path and method are the route's
                 route, child = found
                 scope.update(child)
-                await route.handle(scope, receive, send)
+                await route.handle_raw(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
