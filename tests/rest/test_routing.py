@@ -202,6 +202,7 @@ async def test_an_unexpected_failure_is_a_500_in_the_doors_protocol(
     async with _client(app) as c:
         r = await c.post(path, json=body, headers={"x-request-id": "bug-1"})
     assert r.status_code == 500
+    assert r.headers["x-request-id"] == "bug-1"  # shaped inside the operations layer
     assert "a bug" not in r.text  # no traceback or message leaks to the client
     if problem:
         assert r.json()["type"] == "/problems/internal-error"
