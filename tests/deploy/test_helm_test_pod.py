@@ -212,26 +212,27 @@ def test_sends_the_first_key_when_auth_is_on(
     assert served(auth_server, after=mark)["status"] == 200
 
 
-def test_the_first_key_is_the_one_sent(
-    rendered: dict[str, Render], auth_server: ServerProcess, tmp_path: Path
-) -> None:
-    """Not any key that works: the first non-blank line, even when a valid one follows."""
-    keys = tmp_path / "api-keys"
-    keys.write_text(f"\nci-test-key-unknown-to-the-server\n{KEY}\n")
-    result = run_script(helm_test_pod(rendered["02-auth-chart-secret"]), auth_server.url, keys)
-    assert result.returncode != 0
-    assert "401" in result.stderr
+# (key file, whether the pod's key is the server's): the pod sends the first key the server
+# would read, not any key that works; comment lines are skipped as the server skips them.
+KEY_FILES = [
+    ("\nci-test-key-unknown-to-the-server\n{key}\n", False),
+    ("# rotated 2026-11\n\n  # owner: ops\n{key}\n", True),
+]
 
 
-def test_comment_lines_of_the_key_file_are_skipped_as_the_server_skips_them(
-    rendered: dict[str, Render], auth_server: ServerProcess, tmp_path: Path
+@pytest.mark.parametrize(("text", "passes"), KEY_FILES)
+def test_the_first_key_the_server_reads_is_the_one_sent(
+    rendered: dict[str, Render], auth_server: ServerProcess, tmp_path: Path, text: str, passes: bool
 ) -> None:
-    """A Secret whose file starts with a comment (the server's own format allows it)."""
     keys = tmp_path / "api-keys"
-    keys.write_text(f"# rotated 2026-11\n\n  # owner: ops\n{KEY}\n")
+    keys.write_text(text.format(key=KEY))
     result = run_script(helm_test_pod(rendered["02-auth-chart-secret"]), auth_server.url, keys)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert passed_range(result.stdout) == pytest.approx(EXPECTED_RANGE, rel=1e-6)
+    if passes:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert passed_range(result.stdout) == pytest.approx(EXPECTED_RANGE, rel=1e-6)
+    else:
+        assert result.returncode != 0
+        assert "401" in result.stderr
 
 
 def test_fails_without_the_key(rendered: dict[str, Render], auth_server: ServerProcess) -> None:

@@ -40,6 +40,7 @@ from starlette.types import Message
 from service.models import ModelRepository
 from service.rest.app import create_app
 from service.settings import Settings
+from tests.bodies import INFER, NOT_A_LENGTH, PREDICT
 from tests.conftest import PortalClient
 from tests.rest.test_operations import client_for
 
@@ -128,24 +129,7 @@ async def requests_counted(client: httpx.AsyncClient) -> dict[tuple[str, str, st
 
 # --------------------------------------------------------------------------- the doors
 
-PREDICT = json.dumps(
-    {
-        "inputs": {
-            "speed": {"value": 20, "unit": "m/s"},
-            "angle": {"value": 45, "unit": "deg"},
-            "g": {"value": 9.80665, "unit": "m/s^2"},
-        }
-    }
-).encode()
 CONVERT = json.dumps({"value": 100, "from": "km/h", "to": "m/s"}).encode()
-INFER = json.dumps(
-    {
-        "inputs": [
-            {"name": n, "shape": [1], "datatype": "FP64", "data": [v], "parameters": {"unit": u}}
-            for n, v, u in (("speed", 20, "m/s"), ("angle", 45, "deg"), ("g", 9.80665, "m/s^2"))
-        ]
-    }
-).encode()
 
 
 @dataclass(frozen=True)
@@ -461,20 +445,6 @@ def test_over_a_real_socket_the_started_response_is_cut_and_the_server_carries_o
 
 
 # --------------------------------------------------------------------------- 5. Content-Length
-
-NOT_A_LENGTH: list[bytes] = [
-    b"abc",
-    b"-1",
-    b"1e3",
-    b"",
-    b"0x10",
-    b"+5",
-    b"1,1",
-    b"1.0",
-    "٣".encode(),  # an Arabic-Indic digit: a digit to str.isdigit, not to HTTP
-    b"\xb2",  # latin-1 superscript two
-    b"9" * 5000,  # digits, but past int()'s 4300-digit limit (a ValueError, a 500)
-]
 
 
 @pytest.mark.parametrize("declared", NOT_A_LENGTH, ids=lambda v: repr(v[:12]))

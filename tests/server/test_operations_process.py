@@ -25,29 +25,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.bodies import INFER, NOT_A_LENGTH, PREDICT
 from tests.server.conftest import ServerProcess, run_server, wait_exit
 
 pytestmark = pytest.mark.slow
 
 KEY = "ops-key"
 SOCKET_SECONDS = 60  # a bound for an answer that must come, never a measure of speed
-PREDICT = json.dumps(
-    {
-        "inputs": {
-            "speed": {"value": 20, "unit": "m/s"},
-            "angle": {"value": 45, "unit": "deg"},
-            "g": {"value": 9.80665, "unit": "m/s^2"},
-        }
-    }
-).encode()
-INFER = json.dumps(
-    {
-        "inputs": [
-            {"name": n, "shape": [1], "datatype": "FP64", "data": [v], "parameters": {"unit": u}}
-            for n, v, u in (("speed", 20, "m/s"), ("angle", 45, "deg"), ("g", 9.80665, "m/s^2"))
-        ]
-    }
-).encode()
 
 
 # --------------------------------------------------------------------------- a raw client
@@ -335,22 +319,10 @@ def test_a_refusal_over_the_wire_carries_the_request_id_and_is_logged_and_counte
 
 # --------------------------------------------------------------------------- Content-Length
 
-NOT_A_LENGTH: list[bytes] = [
-    b"abc",
-    b"-1",
-    b"1e3",
-    b"",
-    b"0x10",
-    b"+5",
-    b"1.0",
-    "٣".encode(),
-    b"\xb2",
-    b"99999999999999999999999",  # past 2**64
-    b"9" * 5000,
-]
+OVER_THE_WIRE = [v for v in NOT_A_LENGTH if v != b"1,1"]
 
 
-@pytest.mark.parametrize("declared", NOT_A_LENGTH, ids=lambda v: repr(v[:12]))
+@pytest.mark.parametrize("declared", OVER_THE_WIRE, ids=lambda v: repr(v[:12]))
 @pytest.mark.parametrize("door", DOORS, ids=str)
 def test_a_content_length_that_is_not_a_length_never_gets_a_500_and_the_worker_lives(
     guarded: ServerProcess, wires: list[Wire], door: Door, declared: bytes
