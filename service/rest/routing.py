@@ -102,15 +102,13 @@ class DoorRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        shaper = self.shaper
+        failed = self.failed
 
         async def shaped(request: Request) -> Response:
             try:
                 return await handler(request)
             except Exception as exc:
-                if _client_gone(exc):
-                    return Response(status_code=CLIENT_CLOSED)
-                return shaper.error(exc, request.scope)
+                return failed(exc, request.scope)
 
         return shaped
 
@@ -121,11 +119,15 @@ class DoorRoute(APIRoute):
             request = _ReadRequest(scope, await read_body(receive))
             response: Response = await self.endpoint(request, **scope.get("path_params", {}))
         except Exception as exc:
-            gone = _client_gone(exc)
-            response = (
-                Response(status_code=CLIENT_CLOSED) if gone else self.shaper.error(exc, scope)
-            )
+            response = self.failed(exc, scope)
         await send_response(response, send)
+
+    def failed(self, exc: Exception, scope: Scope) -> Response:
+        """The answer to a failure inside this route: the protocol's error, or nothing
+        (``CLIENT_CLOSED``) when the client went away while its body was read."""
+        if _client_gone(exc):
+            return Response(status_code=CLIENT_CLOSED)
+        return self.shaper.error(exc, scope)
 
     def _check_raw(self) -> None:
         """A raw endpoint takes only the request and path parameters: anything FastAPI
