@@ -1,1 +1,2 @@
-"""HTTP doors over the data plane: native JSON API now, Open Inference Protocol next."""
+"""HTTP over the data plane: the factory (``app``), the one route table (``routing``), the
+operations layer (``operations``), and one folder per protocol's doors (``native``, ``oip``)."""
