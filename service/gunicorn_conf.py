@@ -56,7 +56,8 @@ def on_starting(server: Any) -> None:
     """Give the workers an empty Prometheus multiprocess directory, before they fork."""
     from service.metrics import prepare_multiprocess_dir
 
-    prepare_multiprocess_dir(Path(tempfile.gettempdir()) / "prometheus")
+    default = Path(tempfile.gettempdir()) / "prometheus"
+    prepare_multiprocess_dir(_settings.prometheus_multiproc_dir or default)
     get_settings.cache_clear()  # the workers read the settings again, with the directory
 
 

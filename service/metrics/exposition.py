@@ -108,11 +108,9 @@ def mount_metrics(app: FastAPI, metrics: Metrics, path: str = "/metrics") -> Non
     app.add_api_route(path, prometheus_metrics, methods=["GET"], include_in_schema=False)
 
 
-def prepare_multiprocess_dir(default: Path) -> Path:
-    """In gunicorn's master, before workers fork: an empty metrics directory
-    (``PROMETHEUS_MULTIPROC_DIR``, else `default`) named in the environment the workers
-    inherit. Stale files of an earlier run would add to the counts."""
-    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or default)
+def prepare_multiprocess_dir(path: Path) -> Path:
+    """In gunicorn's master, before workers fork: `path` emptied (stale files of an earlier
+    run would add to the counts) and named in the environment the workers inherit."""
     if path.exists():
         for child in path.iterdir():
             if child.is_dir():
