@@ -231,6 +231,39 @@ class DataPlane:
                 f"{role} '{name}': {exc.message}", **exc.details, **{role: name}
             ) from None
 
+    def check_signature(
+        self,
+        model: str | None,
+        version: str | None,
+        input_units: Mapping[str, str | None],
+        outputs: Mapping[str, str | None] | None = None,
+    ) -> LoadedModel:
+        """Every check of ``predict`` that needs no values: the model resolves, the names
+        are its inputs and outputs, and each unit parses and has the declared dimension.
+
+        For doors that must refuse a whole job before any work starts (the batch CLI's
+        ``validate`` and ``run``): the same checks and messages as a request, once.
+        """
+        request = PredictRequest(
+            {name: QuantityIn(None, unit) for name, unit in input_units.items()},
+            model,
+            version,
+            outputs,
+            protocol="batch",
+        )
+        loaded = self.resolve(model, version)
+        self._check_names(loaded, request)
+        for spec, unit in zip(loaded.manifest.inputs, loaded.input_units, strict=True):
+            text = input_units[spec.name]
+            if text is not None:
+                self._conversion(text, unit, "input", spec.name)
+        wanted = outputs or {}
+        for spec, unit in zip(loaded.manifest.outputs, loaded.output_units, strict=True):
+            text = wanted.get(spec.name)
+            if text is not None:
+                self._conversion(text, unit, "output", spec.name)
+        return loaded
+
     # --- the path: prepare -> run -> finish ----------------------------------------
     def predict(self, request: PredictRequest) -> PredictResult:
         """Run one request through the model, synchronously (batch jobs, tests, threads)."""

@@ -1,0 +1,91 @@
+"""The batch door: columns of rows in the config's units -> the one prediction core -> columns.
+
+The third door over ``service.dataplane.DataPlane``, after native REST and OIP. Like them it
+only translates: a chunk of rows becomes a ``PredictRequest`` (one array per input, with the
+unit the config or the file gave), ``DataPlane.predict`` makes every unit check, conversion and
+refusal the server makes, and the answer's arrays become output columns. Errors keep the
+core's words and gain the rows they concern; the CLI turns them into exit codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from batch.exits import ConfigError, InputDataError
+from service.dataplane import DataPlane, PredictRequest, QuantityIn
+from service.errors import ServiceError
+from service.models import LoadedModel
+from service.tensors import FloatArray
+from service.units import ParsedUnit
+
+__all__ = ["BatchDoor"]
+
+
+class BatchDoor:
+    """One model of the repository, checked once against the job's units, scoring chunks.
+
+    Args:
+        dataplane: the core, over the same repository the server loads.
+        model, version: as the config names them (version None: the latest ready one).
+        input_units: model input -> the unit of its values (None: the model's own unit).
+        outputs: output -> unit asked for (omitted: the model's unit).
+    """
+
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        model: str,
+        version: str | None,
+        input_units: Mapping[str, str | None],
+        outputs: Mapping[str, str] | None,
+    ) -> None:
+        self.dataplane = dataplane
+        try:
+            self.model: LoadedModel = dataplane.check_signature(
+                model, version, input_units, outputs
+            )
+        except ServiceError as exc:
+            raise ConfigError(exc.message) from None
+        shaped = [
+            s.name for s in (*self.model.manifest.inputs, *self.model.manifest.outputs) if s.shape
+        ]
+        if shaped:
+            raise ConfigError(
+                f"model {model!r}: tensor {shaped[0]!r} has a per-row shape; batch jobs take "
+                "models whose every input and output is one number per row"
+            )
+        self.input_units = dict(input_units)
+        self.outputs = dict(outputs or {})
+
+    @property
+    def output_units(self) -> dict[str, ParsedUnit]:
+        """Each output's unit in the answer: the one asked for, else the model's."""
+        units: dict[str, ParsedUnit] = {}
+        for spec, unit in zip(self.model.manifest.outputs, self.model.output_units, strict=True):
+            wanted = self.outputs.get(spec.name)
+            units[spec.name] = unit if wanted is None else self.dataplane.parse(wanted)
+        return units
+
+    def score(self, columns: Mapping[str, FloatArray], first_row: int) -> dict[str, FloatArray]:
+        """The model's outputs for one chunk of rows (``first_row``: the chunk's first row
+        number, for messages)."""
+        request = PredictRequest(
+            {name: QuantityIn(columns[name], unit) for name, unit in self.input_units.items()},
+            model=self.model.name,
+            version=self.model.version,
+            outputs=self.outputs or None,
+            protocol="batch",
+        )
+        try:
+            result = self.dataplane.predict(request)
+        except ServiceError as exc:
+            raise InputDataError(_located(exc, first_row)) from None
+        return {name: out.values for name, out in result.outputs.items()}
+
+
+def _located(exc: ServiceError, first_row: int) -> str:
+    """The core's message with the row it concerns (its index is within the chunk)."""
+    index = exc.details.get("index")
+    if isinstance(index, int):
+        return f"row {first_row + index}: {exc.message}"
+    return f"rows from {first_row}: {exc.message}"

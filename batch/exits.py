@@ -1,0 +1,74 @@
+"""The batch CLI's exit codes, and the errors that lead to them.
+
+A Kubernetes Job's ``podFailurePolicy`` matches these numbers (the chart's batch Job and
+``deploy/examples/batch-job.yaml``), so they are part of the interface: a config error must
+not be retried (every index would fail alike), bad rows in one shard fail that index, an
+interruption is resumed by the replacement pod, and only a crash uses up a retry.
+
+| code | meaning | what the Job does |
+|---|---|---|
+| 0 | done (or nothing left to do) | the index succeeds |
+| 1 | crash (an unexpected error) | retried, up to ``backoffLimitPerIndex`` |
+| 2 | config error: refused before any work, nothing written | ``FailJob`` |
+| 3 | input data error in this shard's rows | ``FailIndex`` |
+| 4 | ``merge`` refused: shards missing, incomplete or from another run | (not run by the Job) |
+| 75 | stopped by SIGTERM/SIGINT at a row-group boundary; complete shards kept | ``Ignore`` |
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = [
+    "BatchError",
+    "ConfigError",
+    "ExitCode",
+    "IncompleteError",
+    "InputDataError",
+    "Interruption",
+]
+
+
+class ExitCode(IntEnum):
+    """Process exit codes (75 is sysexits' EX_TEMPFAIL: try again later)."""
+
+    OK = 0
+    CRASH = 1
+    CONFIG = 2
+    INPUT = 3
+    INCOMPLETE = 4
+    INTERRUPTED = 75
+
+
+class BatchError(Exception):
+    """A refusal with its exit code; the message says what, expected and received."""
+
+    code = ExitCode.CRASH
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(BatchError):
+    """The config, the environment or the arguments cannot run: refused before any work."""
+
+    code = ExitCode.CONFIG
+
+
+class InputDataError(BatchError):
+    """Rows of this shard's input cannot be scored (a non-finite value, a bad cell)."""
+
+    code = ExitCode.INPUT
+
+
+class IncompleteError(BatchError):
+    """``merge`` found a shard missing, incomplete or written by another run."""
+
+    code = ExitCode.INCOMPLETE
+
+
+class Interruption(BatchError):  # noqa: N818 (a stop, not an error)
+    """SIGTERM or SIGINT: stopped at a row-group boundary, the unfinished shard discarded."""
+
+    code = ExitCode.INTERRUPTED

@@ -1,0 +1,109 @@
+"""Merge the parts of one run into ``merged.parquet`` and ``summary.json``.
+
+Every part must be there with a record its bytes agree with, written by this run (same
+config hash, model, version, weights); otherwise nothing is written and the refusal lists
+each shard that is missing, incomplete or foreign (exit 4). Parts are copied row group by
+row group in shard order, so memory stays near one row group; the summary then reads one
+column at a time (count, min, max, mean and quantiles, with the column's unit).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from batch.exits import IncompleteError
+from batch.parts import METADATA_KEY, OutputFolder, atomic_parquet, atomic_write
+from batch.shards import Shard
+from service.tensors import FloatArray
+
+__all__ = ["MERGED", "QUANTILES", "SUMMARY", "merge"]
+
+MERGED = "merged.parquet"
+SUMMARY = "summary.json"
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def merge(folder: OutputFolder) -> dict[str, Any]:
+    """Check every part, then write the merged file and the summary; returns the summary."""
+    shards = [Shard(i, folder.count) for i in range(folder.count)]
+    problems = [f"{s}: {p}" for s in shards if (p := folder.problem(s)) is not None]
+    if problems:
+        shown = "; ".join(problems[:10]) + ("; ..." if len(problems) > 10 else "")
+        raise IncompleteError(
+            f"cannot merge {folder.path}: {len(problems)} of {folder.count} shards are not "
+            f"complete: {shown}. Rerun the job (complete shards are skipped)"
+        )
+    parts = [folder.part(s) for s in shards]
+    schema = _merged_schema(parts)
+    rows = 0
+    with atomic_parquet(folder.path / MERGED, schema) as writer:
+        for part in parts:
+            pf = pq.ParquetFile(part)
+            for group in range(pf.num_row_groups):
+                table = pf.read_row_group(group).replace_schema_metadata(schema.metadata)
+                writer.write_table(table)
+                rows += table.num_rows
+    summary = {
+        "rows": rows,
+        "shards": folder.count,
+        "run": json.loads(schema.metadata[METADATA_KEY]),
+        "columns": summarize(folder.path / MERGED),
+    }
+    text = json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    atomic_write(folder.path / SUMMARY, text.encode())
+    folder.remove_temps()
+    return summary
+
+
+def _merged_schema(parts: list[Path]) -> pa.Schema:
+    """The parts' common schema, with the file metadata of the whole run."""
+    first = pq.read_schema(parts[0])
+    for part in parts[1:]:
+        if not pq.read_schema(part).equals(first, check_metadata=False):
+            raise IncompleteError(
+                f"cannot merge: {part.name} has columns {pq.read_schema(part).names}, "
+                f"{parts[0].name} has {first.names}"
+            )
+    metadata = dict(first.metadata or {})
+    run = json.loads(metadata[METADATA_KEY])
+    for key in ("shard", "row_range"):
+        run.pop(key, None)
+    metadata[METADATA_KEY] = json.dumps(run, sort_keys=True).encode()
+    return first.with_metadata(metadata)
+
+
+def summarize(path: Path) -> dict[str, Any]:
+    """Per column: its unit and dimension, and for numbers count/min/max/mean/quantiles."""
+    schema = pq.read_schema(path)
+    pf = pq.ParquetFile(path)
+    out: dict[str, Any] = {}
+    for field in schema:
+        meta = field.metadata or {}
+        entry: dict[str, Any] = {
+            "unit": meta.get(b"unit", b"").decode() or None,
+            "dimension": meta.get(b"dimension", b"").decode() or None,
+        }
+        column = pf.read(columns=[field.name]).column(0)
+        entry["count"] = len(column) - column.null_count
+        if pa.types.is_floating(field.type) or pa.types.is_integer(field.type):
+            entry.update(_stats(column.drop_null().to_numpy().astype(np.float64)))
+        out[field.name] = entry
+    return out
+
+
+def _stats(values: FloatArray) -> dict[str, Any]:
+    if values.size == 0:
+        return {"min": None, "max": None, "mean": None, "quantiles": {}}
+    qs = np.quantile(values, QUANTILES)
+    return {
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "mean": float(values.mean()),
+        "quantiles": {f"{q:g}": float(v) for q, v in zip(QUANTILES, qs, strict=True)},
+    }
