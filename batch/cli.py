@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from batch.config import BatchSettings, load_config, load_settings
 from batch.exits import BatchError, ExitCode, IncompleteError, Interruption
@@ -36,15 +37,22 @@ log = logging.getLogger("batch")
 
 
 class StopSignal:
-    """SIGTERM and SIGINT set a flag; the writer reads it at every row-group boundary."""
+    """SIGTERM and SIGINT set a flag while the block runs; the writer reads it at every
+    row-group boundary. The previous handlers come back at the end of the block."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self) -> None:
         self.signal: str | None = None
+        self._previous: list[Any] = []
 
-    def install(self) -> StopSignal:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._handle)
+    def __enter__(self) -> StopSignal:
+        self._previous = [signal.signal(sig, self._handle) for sig in self.SIGNALS]
         return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in zip(self.SIGNALS, self._previous, strict=True):
+            signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.signal = signal.Signals(signum).name
@@ -139,16 +147,16 @@ def _validate(path: Path, shard: int | None, shards: int | None) -> int:
 
 
 def _run(path: Path, shard: int | None, shards: int | None) -> int:
-    stop = StopSignal().install()
-    job = _Job(path, shard, shards)
-    job.folder.check_compatible()
-    log.info("%s, %d shard(s), output %s", job.plan.describe(), job.count, job.output)
-    for part in job.shards:
-        if stop.is_set():
-            raise Interruption(f"stopped by {stop.signal} before {part}")
-        _run_shard(job, part, stop)
-    if job.config.merge and _all_complete(job.folder):
-        _write_merge(job.folder)
+    with StopSignal() as stop:
+        job = _Job(path, shard, shards)
+        job.folder.check_compatible()
+        log.info("%s, %d shard(s), output %s", job.plan.describe(), job.count, job.output)
+        for part in job.shards:
+            if stop.is_set():
+                raise Interruption(f"stopped by {stop.signal} before {part}")
+            _run_shard(job, part, stop)
+        if job.config.merge and _all_complete(job.folder):
+            _write_merge(job.folder)
     return ExitCode.OK
 
 
