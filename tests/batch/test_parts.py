@@ -162,7 +162,8 @@ def test_merge_refuses_missing_incomplete_and_foreign_shards_and_writes_nothing(
     assert "shard 1/3: part-00000-of-00003.parquet was written by another run" in message
     assert "shard 2/3: part-00001-of-00003.parquet is missing" in message
     assert "shard 3/3: part-00002-of-00003.parquet does not match its record" in message
-    assert not (out / MERGED).exists() and not (out / SUMMARY).exists()
+    assert not (out / MERGED).exists()
+    assert not (out / SUMMARY).exists()
 
 
 def test_a_stale_temporary_file_of_a_killed_run_is_removed(tmp_path: Path) -> None:

@@ -234,7 +234,12 @@ def test_an_output_folder_of_another_config_is_refused_untouched(
 
 def test_bad_arguments_exit_2(tmp_path: Path) -> None:
     path = write_config(tmp_path, PROJECTILE_SWEEP)
-    for args in (["run", path, "--shards", "0"], ["run", path, "--shard", "-1"], ["explode", path]):
+    argument_lists: list[list[str | Path]] = [
+        ["run", path, "--shards", "0"],
+        ["run", path, "--shard", "-1"],
+        ["explode", path],
+    ]
+    for args in argument_lists:
         with pytest.raises(SystemExit) as exit_info:
             cli(*args)
         assert exit_info.value.code == ExitCode.CONFIG

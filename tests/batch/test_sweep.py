@@ -104,7 +104,8 @@ def test_another_seed_draws_other_rows_from_the_distributions_asked_for(tmp_path
     assert abs(a.mean() - 20) < 5 * 2 / np.sqrt(20_000)
     assert abs(a.std() - 2) < 0.1
     angle = tables[0]["angle"].to_numpy()
-    assert angle.min() >= 20 and angle.max() < 70
+    assert angle.min() >= 20
+    assert angle.max() < 70
     assert abs(np.median(tables[0]["g"].to_numpy()) - 9.81) < 0.01
 
 
@@ -113,13 +114,16 @@ def test_merge_writes_a_summary_with_units_and_quantiles(tmp_path: Path) -> None
     assert cli("run", config, "--shards", "2") == 0
     assert cli("merge", config) == 0  # the count comes from the records
     summary = json.loads((tmp_path / "out" / SUMMARY).read_text())
-    assert summary["rows"] == 50 and summary["shards"] == 2
+    assert summary["rows"] == 50
+    assert summary["shards"] == 2
     speed = summary["columns"]["speed"]
-    assert speed["unit"] == "km/h" and speed["dimension"] == "length*time^-1"
+    assert speed["unit"] == "km/h"
+    assert speed["dimension"] == "length*time^-1"
     assert (speed["count"], speed["min"], speed["max"], speed["mean"]) == (50, 10.0, 100.0, 55.0)
     assert list(speed["quantiles"]) == [f"{q:g}" for q in QUANTILES]
     assert speed["quantiles"]["0.5"] == 55.0
-    assert summary["run"]["model"] == "projectile" and summary["run"]["kind"] == "sweep"
+    assert summary["run"]["model"] == "projectile"
+    assert summary["run"]["kind"] == "sweep"
 
 
 def test_merge_true_lets_the_shard_that_completes_the_set_merge(tmp_path: Path) -> None:
