@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from batch.exits import IncompleteError
 from batch.parts import METADATA_KEY, OutputFolder, atomic_parquet, atomic_write
 from batch.shards import Shard
+from batch.sources import PRE_BUFFER
 from service.tensors import FloatArray
 
 __all__ = ["MERGED", "QUANTILES", "SUMMARY", "merge"]
@@ -44,7 +45,7 @@ def merge(folder: OutputFolder) -> dict[str, Any]:
     rows = 0
     with atomic_parquet(folder.path / MERGED, schema) as writer:
         for part in parts:
-            pf = pq.ParquetFile(part)
+            pf = pq.ParquetFile(part, pre_buffer=PRE_BUFFER)
             for group in range(pf.num_row_groups):
                 table = pf.read_row_group(group).replace_schema_metadata(schema.metadata)
                 writer.write_table(table)
@@ -81,7 +82,7 @@ def _merged_schema(parts: list[Path]) -> pa.Schema:
 def summarize(path: Path) -> dict[str, Any]:
     """Per column: its unit and dimension, and for numbers count/min/max/mean/quantiles."""
     schema = pq.read_schema(path)
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(path, pre_buffer=PRE_BUFFER)
     out: dict[str, Any] = {}
     for field in schema:
         meta = field.metadata or {}

@@ -22,9 +22,14 @@ import pyarrow.parquet as pq
 
 from batch.exits import ConfigError, InputDataError
 
-__all__ = ["Source", "open_source"]
+__all__ = ["PRE_BUFFER", "Source", "open_source"]
 
 CSV_BLOCK_BYTES = 1 << 22
+# pyarrow's ParquetFile defaults to pre_buffer=True, which keeps every column chunk it has
+# read until the file is closed: iter_batches over a 10M-row file held 320 MB more at the end
+# than at the start (pa.total_allocated_bytes, pyarrow 25). Without it memory stays at one
+# row group. Measured with python -m bench.batch (docs/performance.md).
+PRE_BUFFER = False
 
 
 class Source:
@@ -66,7 +71,7 @@ class Source:
     def _parquet(
         self, columns: list[str], start: int, stop: int, chunk_rows: int
     ) -> Iterator[tuple[int, pa.RecordBatch]]:
-        pf = pq.ParquetFile(self.path)
+        pf = pq.ParquetFile(self.path, pre_buffer=PRE_BUFFER)
         groups, first = [], None
         offset = 0
         for g in range(pf.metadata.num_row_groups):
@@ -164,7 +169,7 @@ def _unit_of(path: Path, field: pa.Field, configured: str | None) -> str:
 
 
 def _parquet_head(path: Path) -> tuple[pa.Schema, int]:
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(path, pre_buffer=PRE_BUFFER)
     return pf.schema_arrow, pf.metadata.num_rows
 
 

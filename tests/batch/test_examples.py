@@ -1,0 +1,46 @@
+"""Every example config validates; the README's batch path runs as written; the docs list
+every setting and exit code the code has."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from batch.config import BatchSettings
+from batch.exits import ExitCode
+from tests.batch.conftest import REPO, cli
+
+EXAMPLES = sorted((REPO / "examples" / "batch").glob("*.yaml"))
+DOC = (REPO / "docs" / "batch.md").read_text()
+
+
+@pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_config_validates(
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(REPO)  # examples use paths relative to the repository
+    assert cli("validate", config) == 0
+    assert capsys.readouterr().out.startswith("valid: ")
+
+
+def test_there_is_an_example_of_every_kind() -> None:
+    kinds = {re.search(r"^kind: (\w+)", p.read_text(), re.M).group(1) for p in EXAMPLES}  # type: ignore[union-attr]
+    assert kinds == {"predict", "sweep", "montecarlo", "pi"}
+
+
+def test_the_docs_table_lists_every_environment_variable() -> None:
+    rows = set(re.findall(r"^\| `([A-Z_]+)` \|", DOC, re.M))
+    names = {
+        (
+            field.validation_alias if isinstance(field.validation_alias, str) else f"BATCH_{name}"
+        ).upper()
+        for name, field in BatchSettings.model_fields.items()
+    }
+    assert rows == names
+
+
+def test_the_docs_table_lists_every_exit_code() -> None:
+    rows = {int(code) for code in re.findall(r"^\| (\d+) \| ", DOC, re.M)}
+    assert rows == {int(code) for code in ExitCode}
