@@ -40,9 +40,11 @@ pytest: $(STAMP) tools
 ## Lint, type-check and run every test.
 test: lint typecheck pytest
 
-## The performance benchmark (docs/performance.md): two cores, wrk (apt-get installs it).
+## The performance benchmarks (docs/performance.md): the server under wrk on two cores (apt-get
+## installs wrk), then batch predict against a bare pyarrow -> torch loop.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.batch
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis

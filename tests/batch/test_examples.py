@@ -4,6 +4,8 @@ every setting and exit code the code has."""
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,24 @@ def test_the_docs_table_lists_every_environment_variable() -> None:
 def test_the_docs_table_lists_every_exit_code() -> None:
     rows = {int(code) for code in re.findall(r"^\| (\d+) \| ", DOC, re.M)}
     assert rows == {int(code) for code in ExitCode}
+
+
+def test_the_readme_batch_path_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Batch jobs", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    commands = block.strip().splitlines()
+    programs = [c.split()[0] for c in commands]
+    assert programs == [".venv/bin/dimtensor-batch"] * 3 + [".venv/bin/python"]
+    for command in commands[:3]:
+        assert cli(*shlex.split(command)[1:]) == 0
+    code = shlex.split(commands[3])[2]
+    capsys.readouterr()
+    exec(code, {})  # noqa: S102 - the README's own one-liner
+    printed = capsys.readouterr().out
+    shown = section.split("```text\n", 1)[1].split("```", 1)[0]
+    assert printed == shown

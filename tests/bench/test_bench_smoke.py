@@ -66,3 +66,30 @@ def test_profile_gives_each_sample_to_the_innermost_part() -> None:
         "uvicorn protocol and event loop": 3,
         "other": 1,
     }
+
+
+def test_batch_bench_runs_end_to_end_and_states_ratios_to_the_bare_loop() -> None:
+    argv = [sys.executable, "-m", "bench.batch", "--rows", "20000", "--repeats", "1"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ba")]
+    assert [r.split("|")[1].strip() for r in rows] == ["bare", "batch"]
+    cells = [c.strip() for c in rows[1].strip("|").split("|")]
+    assert cells[1] == "20,000"
+    assert cells[4].endswith("x")
+    assert float(cells[5]) > 0  # a peak RSS was measured
+
+
+def test_batch_bench_table_compares_each_row_count_with_its_own_bare_loop() -> None:
+    from bench.batch import table
+
+    text = table(
+        [
+            {"kind": "bare", "rows": 10, "seconds": 1.0, "rss_mib": 100.0},
+            {"kind": "batch", "rows": 10, "seconds": 2.0, "rss_mib": 120.0},
+            {"kind": "bare", "rows": 100, "seconds": 1.0, "rss_mib": 100.0},
+            {"kind": "batch", "rows": 100, "seconds": 1.25, "rss_mib": 121.0},
+        ]
+    )
+    assert "| batch | 10 | 2.00 | 5 | 0.50x | 120 |" in text
+    assert "| batch | 100 | 1.25 | 80 | 0.80x | 121 |" in text
