@@ -15,6 +15,7 @@ one is ``run``. Every refusal here is a ``ConfigError`` (exit 2) and writes noth
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ from service.units import parse_unit
 __all__ = ["DesignPlan", "PiPlan", "Plan", "PredictPlan", "plan"]
 
 ROW = "row"
+
+log = logging.getLogger("batch")
 
 
 class Plan:
@@ -269,5 +272,8 @@ class PiPlan(Plan):
         for lo in range(start, stop, chunk_rows):
             hi = min(stop, lo + chunk_rows)
             rows = list(pi_rows(self.problems[lo:hi], lo))
+            for problem in self.problems[lo:hi]:
+                groups = [r["product"] for r in rows if r["source"] == problem.source]
+                log.info("%s: %d group(s): %s", problem.source, len(groups), "; ".join(groups))
             yield pa.RecordBatch.from_pylist(rows, schema=schema)
             progress.advance(hi - lo)

@@ -13,7 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.dataplane import DataPlane, PredictRequest, QuantityIn
-from service.errors import DimensionMismatchError, ModelNotFoundError, ShapeError, UnitError
+from service.errors import (
+    DimensionMismatchError,
+    MissingInputError,
+    ModelNotFoundError,
+    ShapeError,
+    UnexpectedInputError,
+    UnitError,
+)
 from service.models import ModelRepository
 
 G0 = 9.80665
@@ -204,3 +211,27 @@ def test_numpy_scalar_inputs_do_not_crash_the_process(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_check_signature_refuses_as_predict_does_without_values(
+    default_repository: ModelRepository,
+) -> None:
+    """The batch door's check before any work: the same refusals and words as a request."""
+    plane = DataPlane(default_repository)
+    units: dict[str, str | None] = {"speed": "km/h", "angle": "deg", "g": "m/s^2"}
+    assert plane.check_signature("projectile", None, units, {"range": "km"}).name == "projectile"
+    cases: list[tuple[dict[str, str | None], dict[str, str | None] | None, type[Exception]]] = [
+        ({**units, "speed": "kg"}, None, DimensionMismatchError),
+        ({**units, "speed": "bananas"}, None, UnitError),
+        ({k: v for k, v in units.items() if k != "g"}, None, MissingInputError),
+        (units, {"range": "s"}, DimensionMismatchError),
+        (units, {"height": "m"}, UnexpectedInputError),
+    ]
+    for inputs, outputs, error in cases:
+        with pytest.raises(error) as checked:
+            plane.check_signature("projectile", None, inputs, outputs)
+        values = {k: QuantityIn(1.0, v) for k, v in inputs.items()}
+        with pytest.raises(error) as predicted:
+            plane.predict(PredictRequest(values, "projectile", outputs=outputs))
+        assert str(checked.value) == str(predicted.value)
+    assert plane.check_signature("projectile", None, {**units, "g": None}).version == "1"
