@@ -125,22 +125,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class _Job:
-    """A config read and checked, with its settings, shards and output folder."""
+    """A config read and checked (planned), with its settings, shard count and output."""
 
-    def __init__(self, path: Path, shard: int | None, shards: int | None) -> None:
+    def __init__(self, path: Path, shards: int | None) -> None:
         self.settings: BatchSettings = load_settings()
         self.config = load_config(path)
         self.output = self.settings.output or Path(self.config.output)
         given = (shards, self.settings.shards, self.config.shards)
         self.count = shard_count(*given)
         self.count_given = any(v is not None for v in given)
-        self.shards = shards_to_run(self.count, shard, self.settings.job_completion_index)
         self.plan: Plan = plan(self.config, self.settings)
         self.folder = OutputFolder(self.output, self.plan.identity, self.count)
 
 
 def _validate(path: Path, shard: int | None, shards: int | None) -> int:
-    job = _Job(path, shard, shards)
+    job = _Job(path, shards)
+    shards_to_run(job.count, shard, job.settings.job_completion_index)
     job.folder.check_compatible()
     sys.stdout.write(f"valid: {job.plan.describe()}, {job.count} shard(s), output {job.output}\n")
     return ExitCode.OK
@@ -148,10 +148,11 @@ def _validate(path: Path, shard: int | None, shards: int | None) -> int:
 
 def _run(path: Path, shard: int | None, shards: int | None) -> int:
     with StopSignal() as stop:
-        job = _Job(path, shard, shards)
+        job = _Job(path, shards)
+        mine = shards_to_run(job.count, shard, job.settings.job_completion_index)
         job.folder.check_compatible()
         log.info("%s, %d shard(s), output %s", job.plan.describe(), job.count, job.output)
-        for part in job.shards:
+        for part in mine:
             if stop.is_set():
                 raise Interruption(f"stopped by {stop.signal} before {part}")
             _run_shard(job, part, stop)
@@ -188,7 +189,7 @@ def _run_shard(job: _Job, shard: Shard, stop: StopSignal) -> None:
 
 
 def _merge(path: Path, shards: int | None) -> int:
-    job = _Job(path, None, shards)
+    job = _Job(path, shards)
     if not job.count_given:
         job.folder.count = _recorded_count(job.folder)
     _write_merge(job.folder)

@@ -181,3 +181,12 @@ def test_a_stale_temporary_file_of_a_killed_run_is_removed(tmp_path: Path) -> No
     assert fresh.exists()  # another writer's file, touched recently: left alone
     assert cli("merge", config) == 0
     assert not fresh.exists()  # after a merge no writer of the run is left
+
+
+def test_merge_needs_no_shard_index(
+    tmp_path: Path, done: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merge pod copied from the Job's pod spec may carry the Job's environment."""
+    monkeypatch.setenv("JOB_COMPLETION_INDEX", "")
+    monkeypatch.setenv("BATCH_SHARDS", "2")
+    assert cli("merge", done) == 0
