@@ -69,6 +69,14 @@ class Plan:
         self, start: int, stop: int, chunk_rows: int, progress: Progress
     ) -> Iterator[pa.RecordBatch]:
         """Output rows for items ``[start, stop)``, a chunk (one row group) at a time."""
+        schema = self._schema()
+        for lo in range(start, stop, chunk_rows):
+            hi = min(stop, lo + chunk_rows)
+            yield self._chunk(lo, hi, schema)
+            progress.advance(hi - lo)
+
+    def _chunk(self, start: int, stop: int, schema: pa.Schema) -> pa.RecordBatch:
+        """The output rows of items ``[start, stop)``."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -165,17 +173,11 @@ class DesignPlan(Plan):
         model = self.door.model
         return f"{self.config.kind} of {model.name}/{model.version}: {self.rows:,} rows"
 
-    def batches(
-        self, start: int, stop: int, chunk_rows: int, progress: Progress
-    ) -> Iterator[pa.RecordBatch]:
-        schema = self._schema()
-        for lo in range(start, stop, chunk_rows):
-            hi = min(stop, lo + chunk_rows)
-            inputs = self.design.columns(lo, hi)
-            outputs = self.door.score(inputs, lo)
-            arrays = [np.arange(lo, hi, dtype=np.int64), *inputs.values(), *outputs.values()]
-            yield pa.RecordBatch.from_arrays(_arrow(arrays), schema=schema)
-            progress.advance(hi - lo)
+    def _chunk(self, start: int, stop: int, schema: pa.Schema) -> pa.RecordBatch:
+        inputs = self.design.columns(start, stop)
+        outputs = self.door.score(inputs, start)
+        arrays = [np.arange(start, stop, dtype=np.int64), *inputs.values(), *outputs.values()]
+        return pa.RecordBatch.from_arrays(_arrow(arrays), schema=schema)
 
 
 def _arrow(arrays: Sequence[npt.NDArray[Any]]) -> list[pa.Array]:
@@ -265,15 +267,9 @@ class PiPlan(Plan):
     def describe(self) -> str:
         return f"Buckingham Pi of {self.rows} problem(s)"
 
-    def batches(
-        self, start: int, stop: int, chunk_rows: int, progress: Progress
-    ) -> Iterator[pa.RecordBatch]:
-        schema = self._schema()
-        for lo in range(start, stop, chunk_rows):
-            hi = min(stop, lo + chunk_rows)
-            rows = list(pi_rows(self.problems[lo:hi], lo))
-            for problem in self.problems[lo:hi]:
-                groups = [r["product"] for r in rows if r["source"] == problem.source]
-                log.info("%s: %d group(s): %s", problem.source, len(groups), "; ".join(groups))
-            yield pa.RecordBatch.from_pylist(rows, schema=schema)
-            progress.advance(hi - lo)
+    def _chunk(self, start: int, stop: int, schema: pa.Schema) -> pa.RecordBatch:
+        rows = list(pi_rows(self.problems[start:stop], start))
+        for problem in self.problems[start:stop]:
+            groups = [r["product"] for r in rows if r["source"] == problem.source]
+            log.info("%s: %d group(s): %s", problem.source, len(groups), "; ".join(groups))
+        return pa.RecordBatch.from_pylist(rows, schema=schema)

@@ -73,18 +73,24 @@ def _assert_exactly(table: pa.Table, reference: pa.Table) -> None:
     assert table.equals(reference)
 
 
-def test_sigkill_mid_shard_then_rerun_gives_exactly_the_rows_of_an_uninterrupted_run(
-    tmp_path: Path, reference: pa.Table
-) -> None:
-    folder = tmp_path / "killed"
+def _signalled_mid_shard(folder: Path, sig: signal.Signals) -> tuple[Path, Path, int, str]:
+    """Run the big sweep as a real process and send `sig` while shard 2 is being written:
+    returns the config, the output folder, the exit code and the log."""
     folder.mkdir()
     config = write_config(folder, BIG_SWEEP)
     out = folder / "out"
     proc = process("run", config, env=ENV)
     _wait_for(_writing(out, "part-00001-of-00003"), proc, "shard 2 started writing")
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    return config, out, proc.returncode, err
+
+
+def test_sigkill_mid_shard_then_rerun_gives_exactly_the_rows_of_an_uninterrupted_run(
+    tmp_path: Path, reference: pa.Table
+) -> None:
+    config, out, code, _ = _signalled_mid_shard(tmp_path / "killed", signal.SIGKILL)
+    assert code == -signal.SIGKILL
     assert not (out / "part-00001-of-00003.done.json").exists()  # killed mid-shard
     assert list(out.glob(".part-00001-of-00003.parquet.*.tmp"))  # its half-written file
 
@@ -101,15 +107,8 @@ def test_sigkill_mid_shard_then_rerun_gives_exactly_the_rows_of_an_uninterrupted
 def test_sigterm_stops_at_a_row_group_boundary_with_exit_75_and_keeps_complete_shards(
     tmp_path: Path, reference: pa.Table
 ) -> None:
-    folder = tmp_path / "stopped"
-    folder.mkdir()
-    config = write_config(folder, BIG_SWEEP)
-    out = folder / "out"
-    proc = process("run", config, env=ENV)
-    _wait_for(_writing(out, "part-00001-of-00003"), proc, "shard 2 started writing")
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == ExitCode.INTERRUPTED, err
+    config, out, code, err = _signalled_mid_shard(tmp_path / "stopped", signal.SIGTERM)
+    assert code == ExitCode.INTERRUPTED, err
     assert "SIGTERM received: stopping at the next row-group boundary" in err
     assert "shard 2/3: stopped by a signal after" in err
     assert sorted(p.name for p in out.iterdir()) == [
