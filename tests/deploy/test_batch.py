@@ -483,3 +483,41 @@ def test_raw_example_follows_the_exit_code_table() -> None:
     assert env(container(job["spec"]["template"]["spec"]))["BATCH_SHARDS"] == str(
         job["spec"]["completions"]
     )
+
+
+def readme_merge_pod() -> Doc:
+    """The merge Pod the examples README applies from a heredoc."""
+    text = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+    body = text.split("kubectl apply -f - <<'YAML'\n", 1)[1].split("\nYAML\n", 1)[0]
+    pod: Doc = yaml.safe_load(body)
+    return pod
+
+
+@pytest.mark.parametrize("version", ["1.30.0", "1.37.0"])
+def test_readme_merge_pod_validates(version: str, tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text(yaml.safe_dump(readme_merge_pod()), encoding="utf-8")
+    result = run([tool("venv/bin/kubernetes-validate"), "--strict", "-k", version, path])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed for resource pod/dimtensor-batch-merge" in result.stdout
+
+
+def test_readme_merge_pod_reads_what_the_example_job_wrote() -> None:
+    pod = readme_merge_pod()
+    job = the(load_docs((EXAMPLES / "batch-job.yaml").read_text(encoding="utf-8")), "Job")
+    job_pod = job["spec"]["template"]["spec"]
+    merge = container(pod["spec"])
+    assert merge["command"][-1].startswith(f"dimtensor-batch merge {CONFIG_FILE} ")
+    job_env = env(container(job_pod))
+    for key, value in env(merge).items():
+        assert job_env[key] == value, key
+    assert {"BATCH_SHARDS", "BATCH_OUTPUT"} <= set(env(merge))
+    assert mounts(merge) == mounts(container(job_pod))
+    for name in ("config", "data"):
+        ours, theirs = volume(pod["spec"], name), volume(job_pod, name)
+        source = next(k for k in ours if k != "name")
+        assert source in theirs, name
+        key = "claimName" if source == "persistentVolumeClaim" else "name"
+        assert ours[source][key] == theirs[source][key], name
+    assert pod["spec"]["securityContext"].items() >= {"runAsNonRoot": True}.items()
+    assert pod["metadata"]["labels"].items() >= BATCH_COMPONENT.items()
