@@ -104,6 +104,12 @@ def test_deployment_guide_sections() -> None:
         "test-deployment.sh",
         "install-tools.sh",
         "deploy/examples",
+        "## batch jobs",
+        "podfailurepolicy",
+        "backofflimitperindex",
+        "what survives a kill",
+        "readwritemany",
+        "### upgrading a job",
     ):
         assert topic in guide, topic
 
