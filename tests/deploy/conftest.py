@@ -36,9 +36,26 @@ PRESETS: dict[str, Path | None] = {
     "default": None,
     "inference": CHART / "values-inference.yaml",
     "gpu": CHART / "values-gpu.yaml",
+    "batch": CHART / "values-batch.yaml",
 }
 CI_VALUES = {p.name.removesuffix("-values.yaml"): p for p in sorted((CHART / "ci").glob("*.yaml"))}
 SCENARIOS: dict[str, Path | None] = {**PRESETS, **CI_VALUES}
+
+# Raw manifests in deploy/examples, grouped by the values file the chart renders them from
+# (test_examples.py keeps each group equal to its render).
+EXAMPLE_SETS: dict[str, tuple[str, ...]] = {
+    "values-examples.yaml": (
+        "hpa.yaml",
+        "inference-deployment.yaml",
+        "inference-ingress.yaml",
+        "inference-service.yaml",
+        "networkpolicy.yaml",
+        "pdb.yaml",
+    ),
+    "values-examples-batch.yaml": ("batch-job.yaml",),
+}
+EXAMPLE_VALUES = sorted(EXAMPLES.glob("values-*.yaml"))
+EXAMPLE_MANIFESTS = sorted(p for p in EXAMPLES.glob("*.yaml") if p not in EXAMPLE_VALUES)
 
 # Kinds defined by CRDs: kubernetes-validate has no schema for them, test_validate.py
 # checks them structurally instead.
@@ -98,6 +115,24 @@ def scenario_values(path: Path | None) -> Doc:
         return {}
     loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     return loaded or {}
+
+
+def merged_values(scenario: str) -> Doc:
+    """Chart defaults with the scenario's values on top (maps merge, everything else replaces)."""
+
+    def merge(base: Any, top: Any) -> Any:
+        if isinstance(base, dict) and isinstance(top, dict):
+            return {k: merge(base.get(k), top[k]) if k in top else base[k] for k in base | top}
+        return top
+
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    result: Doc = merge(defaults, scenario_values(SCENARIOS[scenario]))
+    return result
+
+
+# Scenarios that deploy the API tier, and those that run the batch job.
+API_SCENARIOS = sorted(s for s in SCENARIOS if merged_values(s)["api"]["enabled"])
+BATCH_SCENARIOS = sorted(s for s in SCENARIOS if merged_values(s)["batch"]["enabled"])
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 from tests.deploy.conftest import (
     CHART,
     DEPLOY,
-    EXAMPLES,
+    EXAMPLE_MANIFESTS,
     NAMESPACE,
     TOOLS,
     Render,
@@ -60,9 +60,8 @@ def test_kubernetes_framework_over_rendered_scenarios_and_examples(
 ) -> None:
     for scenario, render in rendered.items():
         (tmp_path / f"{scenario}.yaml").write_text(render.text, encoding="utf-8")
-    for example in EXAMPLES.glob("*.yaml"):
-        if example.name != "values-examples.yaml":
-            (tmp_path / f"example-{example.name}").write_bytes(example.read_bytes())
+    for example in EXAMPLE_MANIFESTS:
+        (tmp_path / f"example-{example.name}").write_bytes(example.read_bytes())
     report = checkov("--framework", "kubernetes", "-d", tmp_path)
     assert report["failed"] == [], "\n".join(report["failed"])
     assert report["parsing_errors"] == 0

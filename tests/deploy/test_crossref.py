@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.deploy.conftest import (
+    API_SCENARIOS,
     CHART,
     NAMESPACE,
     SCENARIOS,
@@ -20,11 +20,13 @@ from tests.deploy.conftest import (
     containers,
     helm_template,
     load_docs,
+    merged_values,
     pod_specs,
     scenario_values,
 )
 
 ALL = sorted(SCENARIOS)
+API = API_SCENARIOS  # the checks of the API tier's objects run where it is deployed
 SAFE_VOLUME_TYPES = {"configMap", "secret", "emptyDir", "persistentVolumeClaim", "projected"}
 
 
@@ -55,7 +57,20 @@ def walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 def declared_existing(values: Doc) -> dict[str, set[str]]:
     """Objects a scenario's values say exist outside the chart, by kind."""
     api = values.get("api", {})
-    out: dict[str, set[str]] = {"ConfigMap": set(), "Secret": set(), "PersistentVolumeClaim": set()}
+    batch = values.get("batch", {})
+    out: dict[str, set[str]] = {
+        "ConfigMap": set(),
+        "Secret": set(),
+        "PersistentVolumeClaim": set(),
+        "ServiceAccount": set(),
+    }
+    if batch.get("persistence", {}).get("existingClaim"):
+        out["PersistentVolumeClaim"].add(batch["persistence"]["existingClaim"])
+    if batch.get("serviceAccountName"):
+        out["ServiceAccount"].add(batch["serviceAccountName"])
+    account = api.get("serviceAccount", {})
+    if not account.get("create", True) and account.get("name"):
+        out["ServiceAccount"].add(account["name"])
     if api.get("auth", {}).get("existingSecret"):
         out["Secret"].add(api["auth"]["existingSecret"])
     if values.get("modelRepository", {}).get("existingClaim"):
@@ -110,7 +125,7 @@ def references(spec: Doc) -> Iterator[tuple[str, str]]:
                 yield "Secret", value_from["secretKeyRef"]["name"]
 
 
-@pytest.mark.parametrize("scenario", ALL)
+@pytest.mark.parametrize("scenario", API)
 def test_service_selects_the_api_pods(scenario: str, rendered: dict[str, Render]) -> None:
     render = rendered[scenario]
     service = render.one("Service")
@@ -127,7 +142,7 @@ def test_service_selects_the_api_pods(scenario: str, rendered: dict[str, Render]
     assert api_deployment(render)["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
 
 
-@pytest.mark.parametrize("scenario", ALL)
+@pytest.mark.parametrize("scenario", API)
 def test_selectors_of_pdb_networkpolicy_and_spread(
     scenario: str, rendered: dict[str, Render]
 ) -> None:
@@ -146,7 +161,7 @@ def test_selectors_of_pdb_networkpolicy_and_spread(
         assert matches(constraint["labelSelector"]["matchLabels"], pod_labels)
 
 
-@pytest.mark.parametrize("scenario", ALL)
+@pytest.mark.parametrize("scenario", API)
 def test_hpa_targets_the_deployment(scenario: str, rendered: dict[str, Render]) -> None:
     render = rendered[scenario]
     deployment = api_deployment(render)
@@ -180,7 +195,7 @@ def test_ingress_routes_to_a_rendered_service_port(
                 assert backend["port"]["name"] in names
 
 
-@pytest.mark.parametrize("scenario", ALL)
+@pytest.mark.parametrize("scenario", API)
 def test_probes_name_real_ports_and_differ(scenario: str, rendered: dict[str, Render]) -> None:
     spec = api_deployment(rendered[scenario])["spec"]["template"]["spec"]
     for container in spec["containers"]:
@@ -195,7 +210,7 @@ def test_probes_name_real_ports_and_differ(scenario: str, rendered: dict[str, Re
         assert len({repr(sorted(p.items())) for p in probes.values()}) == 3
 
 
-@pytest.mark.parametrize("scenario", ALL)
+@pytest.mark.parametrize("scenario", API)
 def test_grace_period_covers_prestop_and_graceful_timeout(
     scenario: str, rendered: dict[str, Render]
 ) -> None:
@@ -228,9 +243,9 @@ def test_every_reference_is_rendered_or_declared(
                 assert mount["name"] in volumes
         account = spec.get("serviceAccountName", "default")
         if account != "default" and obj["kind"] != "Pod":
-            values = scenario_values(SCENARIOS[scenario])
-            creates = values.get("api", {}).get("serviceAccount", {}).get("create", True)
-            assert account in render.names("ServiceAccount") or not creates
+            assert account in render.names("ServiceAccount") | existing["ServiceAccount"], (
+                f"{scenario}: {obj['kind']} {obj['metadata']['name']} runs as {account}"
+            )
 
 
 @pytest.mark.parametrize("scenario", ALL)
@@ -244,8 +259,10 @@ def test_every_workload_uses_the_one_image(scenario: str, rendered: dict[str, Re
     expected += f"@{digest}" if digest else f":{image.get('tag') or '0.1.0'}"
     images = {c["image"] for _, spec in pod_specs(render.docs) for c in containers(spec)}
     assert images == {expected}
+    values = merged_values(scenario)
     workloads = {obj["kind"] for obj, _ in pod_specs(render.docs)}
-    assert "Deployment" in workloads
+    assert ("Deployment" in workloads) == values["api"]["enabled"]
+    assert bool(workloads & {"Job", "CronJob"}) == values["batch"]["enabled"]
 
 
 @pytest.mark.parametrize("scenario", ALL)
@@ -284,7 +301,7 @@ def test_pod_security_standard_restricted(scenario: str, rendered: dict[str, Ren
             )
 
 
-@pytest.mark.parametrize("scenario", ALL)
+@pytest.mark.parametrize("scenario", API)
 def test_writable_paths_are_emptydirs(scenario: str, rendered: dict[str, Render]) -> None:
     render = rendered[scenario]
     spec = api_deployment(render)["spec"]["template"]["spec"]
@@ -333,38 +350,44 @@ def test_config_change_rolls_the_pods() -> None:
     assert one["checksum/secret"] != two["checksum/secret"]
 
 
-def merged_values(scenario: str) -> Doc:
-    """Chart defaults with the scenario's values on top (maps merge, everything else replaces)."""
-
-    def merge(base: Any, top: Any) -> Any:
-        if isinstance(base, dict) and isinstance(top, dict):
-            return {k: merge(base.get(k), top[k]) if k in top else base[k] for k in base | top}
-        return top
-
-    defaults = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
-    result: Doc = merge(defaults, scenario_values(SCENARIOS[scenario]))
-    return result
-
-
 @pytest.mark.parametrize("scenario", ALL)
 def test_optional_objects_follow_their_switches(scenario: str, rendered: dict[str, Render]) -> None:
     render = rendered[scenario]
     values = merged_values(scenario)
-    api = values["api"]
+    api, batch = values["api"], values["batch"]
+    on = api["enabled"]
     min_pods = (
         api["autoscaling"]["minReplicas"] if api["autoscaling"]["enabled"] else api["replicaCount"]
     )
     expected = {
-        "HorizontalPodAutoscaler": api["autoscaling"]["enabled"],
-        "Ingress": api["ingress"]["enabled"],
-        "ServiceMonitor": api["metrics"]["serviceMonitor"]["enabled"],
-        "Secret": api["auth"]["enabled"] and not api["auth"]["existingSecret"],
-        "PersistentVolumeClaim": values["modelRepository"]["type"] == "pvc",
-        "PodDisruptionBudget": api["pdb"]["enabled"] and min_pods > 1,
-        "ServiceAccount": api["serviceAccount"]["create"],
+        "Deployment": on,
+        "Service": on,
+        "HorizontalPodAutoscaler": on and api["autoscaling"]["enabled"],
+        "Ingress": on and api["ingress"]["enabled"],
+        "ServiceMonitor": on and api["metrics"]["serviceMonitor"]["enabled"],
+        "Secret": on and api["auth"]["enabled"] and not api["auth"]["existingSecret"],
+        "PodDisruptionBudget": on and api["pdb"]["enabled"] and min_pods > 1,
+        "ServiceAccount": on and api["serviceAccount"]["create"],
+        "Job": batch["enabled"] and not batch["schedule"]["enabled"],
+        "CronJob": batch["enabled"] and batch["schedule"]["enabled"],
     }
     for kind, wanted in expected.items():
         assert bool(render.of_kind(kind)) == wanted, f"{scenario}: {kind}"
+    claims = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]
+        for d in render.of_kind("PersistentVolumeClaim")
+    }
+    expected_claims = {"model-repository"} if values["modelRepository"]["type"] == "pvc" else set()
+    persistence = batch["persistence"]
+    if batch["enabled"] and persistence["enabled"] and not persistence["existingClaim"]:
+        expected_claims.add("batch")
+    assert claims == expected_claims, scenario
+    policies = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]
+        for d in render.of_kind("NetworkPolicy")
+    }
+    assert ("api" in policies) == (on and api["networkPolicy"]["enabled"]), scenario
+    assert ("batch" in policies) == (batch["enabled"] and batch["networkPolicy"]["enabled"])
 
 
 def test_api_disabled_renders_no_api_objects() -> None:

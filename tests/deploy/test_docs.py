@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.deploy.conftest import (
+    API_SCENARIOS,
     CHART,
     DEPLOY,
     NAMESPACE,
@@ -103,6 +104,12 @@ def test_deployment_guide_sections() -> None:
         "test-deployment.sh",
         "install-tools.sh",
         "deploy/examples",
+        "## batch jobs",
+        "podfailurepolicy",
+        "backofflimitperindex",
+        "what survives a kill",
+        "readwritemany",
+        "### upgrading a job",
     ):
         assert topic in guide, topic
 
@@ -118,6 +125,11 @@ def test_notes_render_with_a_curl_with_units(scenario: str, rendered: dict[str, 
     result = run(cmd, env={"KUBECONFIG": "/nonexistent"})
     assert result.returncode == 0, result.stderr
     notes = result.stdout.split("\nNOTES:\n", 1)[1]
+    if scenario not in API_SCENARIOS:
+        assert not rendered[scenario].of_kind("Service")
+        assert "curl" not in notes, notes
+        assert "export API=" not in notes, notes
+        return
     service = rendered[scenario].one("Service")["metadata"]["name"]
     assert f"http://{service}.{NAMESPACE}.svc.cluster.local:" in notes
     assert "export API=" in notes

@@ -1,8 +1,10 @@
-"""The raw manifests in deploy/examples equal the chart's output for values-examples.yaml.
+"""The raw manifests in deploy/examples equal the chart's output for their values files.
 
-Comparison is on parsed objects, so the hand-written files keep their comments and layout;
-only what Helm adds for itself (helm.sh/chart and managed-by labels, checksum/* annotations)
-is dropped from the render. Any drift in either direction fails.
+Each values file (``values-examples.yaml`` for the API tier, ``values-examples-batch.yaml``
+for the batch job) renders one group of files (conftest.EXAMPLE_SETS). Comparison is on
+parsed objects, so the hand-written files keep their comments and layout; only what Helm adds
+for itself (helm.sh/chart and managed-by labels, checksum/* annotations) is dropped from the
+render. Any drift in either direction fails.
 """
 
 from __future__ import annotations
@@ -13,10 +15,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.conftest import EXAMPLES, RELEASE, Doc, helm_template, load_docs
+from tests.deploy.conftest import (
+    EXAMPLE_MANIFESTS,
+    EXAMPLE_SETS,
+    EXAMPLE_VALUES,
+    EXAMPLES,
+    RELEASE,
+    Doc,
+    helm_template,
+    load_docs,
+)
 
-VALUES = EXAMPLES / "values-examples.yaml"
-MANIFESTS = sorted(p for p in EXAMPLES.glob("*.yaml") if p != VALUES)
+MANIFESTS = EXAMPLE_MANIFESTS
 HELM_ONLY_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by")
 Key = tuple[str, str]
 
@@ -24,8 +34,12 @@ Key = tuple[str, str]
 def strip_helm_only(doc: Doc) -> Doc:
     doc = copy.deepcopy(doc)
     metas = [doc["metadata"]]
-    if "template" in doc.get("spec", {}):
-        metas.append(doc["spec"]["template"]["metadata"])
+    spec = doc.get("spec", {})
+    if "jobTemplate" in spec:  # a CronJob: its Job's metadata, then the Job's pod template
+        metas.append(spec["jobTemplate"]["metadata"])
+        spec = spec["jobTemplate"]["spec"]
+    if "template" in spec:
+        metas.append(spec["template"]["metadata"])
     for meta in metas:
         for label in HELM_ONLY_LABELS:
             meta.get("labels", {}).pop(label, None)
@@ -47,29 +61,36 @@ def by_key(docs: list[Doc], where: str) -> dict[Key, Doc]:
     return out
 
 
-@pytest.fixture(scope="module")
-def chart_objects() -> dict[Key, Doc]:
+def chart_render(values: str, *extra: str) -> dict[Key, Doc]:
     # Release "dimtensor" into namespace "dimtensor": the names the examples use.
-    result = helm_template([VALUES], release="dimtensor", extra=["--skip-tests"])
+    result = helm_template([EXAMPLES / values], release="dimtensor", extra=["--skip-tests", *extra])
     assert result.returncode == 0, result.stderr
-    return by_key([strip_helm_only(d) for d in load_docs(result.stdout)], "the chart")
+    return by_key([strip_helm_only(d) for d in load_docs(result.stdout)], f"the chart ({values})")
 
 
-@pytest.fixture(scope="module")
-def example_objects() -> dict[Key, Doc]:
+def example_files(values: str) -> dict[Key, Doc]:
     docs: list[Doc] = []
-    for path in MANIFESTS:
-        docs += load_docs(path.read_text(encoding="utf-8"))
-    return by_key(docs, "deploy/examples")
+    for name in EXAMPLE_SETS[values]:
+        docs += load_docs((EXAMPLES / name).read_text(encoding="utf-8"))
+    return by_key(docs, f"deploy/examples for {values}")
 
 
-def test_same_objects(chart_objects: dict[Key, Doc], example_objects: dict[Key, Doc]) -> None:
-    assert sorted(example_objects) == sorted(chart_objects)
+def test_every_file_belongs_to_one_set() -> None:
+    assert sorted(EXAMPLE_SETS) == [p.name for p in EXAMPLE_VALUES]
+    grouped = [name for names in EXAMPLE_SETS.values() for name in names]
+    assert sorted(grouped) == [p.name for p in MANIFESTS], "a manifest in no set, or in two"
 
 
-def test_field_by_field(chart_objects: dict[Key, Doc], example_objects: dict[Key, Doc]) -> None:
-    for key, expected in chart_objects.items():
-        got = example_objects.get(key)
+@pytest.mark.parametrize("values", sorted(EXAMPLE_SETS))
+def test_same_objects(values: str) -> None:
+    assert sorted(example_files(values)) == sorted(chart_render(values))
+
+
+@pytest.mark.parametrize("values", sorted(EXAMPLE_SETS))
+def test_field_by_field(values: str) -> None:
+    examples = example_files(values)
+    for key, expected in chart_render(values).items():
+        got = examples.get(key)
         assert got == expected, (
             f"{key} drifted from the chart; expected:\n{yaml.safe_dump(expected, sort_keys=False)}"
         )
@@ -85,10 +106,11 @@ def _instance_labels(node: object) -> list[object]:
     return []
 
 
-def test_examples_read_as_a_real_install(example_objects: dict[Key, Doc]) -> None:
+def test_examples_read_as_a_real_install() -> None:
     """Release and instance "dimtensor" in namespace "dimtensor", not the suite's CI release."""
-    assert example_objects
-    for key, doc in example_objects.items():
+    objects = {k: v for values in EXAMPLE_SETS for k, v in example_files(values).items()}
+    assert objects
+    for key, doc in objects.items():
         meta = doc["metadata"]
         assert meta["labels"]["app.kubernetes.io/instance"] == "dimtensor", key
         assert meta["namespace"] == "dimtensor", key
@@ -109,12 +131,18 @@ def test_example_documented(path: Path) -> None:
     assert f"`{path.name}`" in readme
 
 
-def test_a_chart_change_is_a_drift(example_objects: dict[Key, Doc]) -> None:
+@pytest.mark.parametrize(
+    ("values", "setting", "key"),
+    [
+        ("values-examples.yaml", "api.service.port=8081", ("Service", "dimtensor-api")),
+        (
+            "values-examples-batch.yaml",
+            "batch.config.model=pendulum",
+            ("ConfigMap", "dimtensor-batch"),
+        ),
+    ],
+)
+def test_a_chart_change_is_a_drift(values: str, setting: str, key: Key) -> None:
     """The comparison is sensitive: the chart with one value changed no longer matches."""
-    result = helm_template(
-        [VALUES], release="dimtensor", extra=["--skip-tests", "--set", "api.service.port=8081"]
-    )
-    assert result.returncode == 0, result.stderr
-    changed = by_key([strip_helm_only(d) for d in load_docs(result.stdout)], "the chart")
-    key = ("Service", "dimtensor-api")
-    assert changed[key] != example_objects[key]
+    changed = chart_render(values, "--set", setting)
+    assert changed[key] != example_files(values)[key]

@@ -22,7 +22,7 @@ from typing import IO
 
 import pytest
 
-from tests.deploy.conftest import Doc, Render, containers
+from tests.deploy.conftest import API_SCENARIOS, Doc, Render, containers
 from tests.models.kit import projectile_manifest, write_model
 from tests.server.conftest import LOG_WAIT_SECONDS, ServerProcess, free_port, run_server
 
@@ -95,6 +95,9 @@ def keys_file(auth_server: ServerProcess) -> Path:
 
 def test_shape(rendered: dict[str, Render]) -> None:
     for scenario, render in rendered.items():
+        if scenario not in API_SCENARIOS:  # nothing to test without the API tier
+            assert not render.of_kind("Pod"), scenario
+            continue
         pod = helm_test_pod(render)
         annotations = pod["metadata"]["annotations"]
         assert annotations["helm.sh/hook"] == "test", scenario

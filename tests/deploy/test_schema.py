@@ -29,6 +29,9 @@ PASS_THROUGH = {
     "api.topologySpreadConstraints[]",
     "api.networkPolicy.allowedSources[]",
     "api.networkPolicy.extraEgress[]",
+    "batch.config",  # the batch config file: the CLI validates it (`dimtensor-batch validate`)
+    "batch.affinity",
+    "batch.networkPolicy.extraEgress[]",
 }
 
 TYPOS = {
@@ -46,6 +49,18 @@ TYPOS = {
     ),
     "bad digest": ("image: {digest: latest}", "/image/digest"),
     "toleration typo": ("api: {tolerations: [{key: a, efect: NoSchedule}]}", "'efect'"),
+    "batch key typo": ("batch: {shard: 4}", "'shard'"),
+    "batch persistence typo": ("batch: {persistence: {acessModes: []}}", "'acessModes'"),
+    "string for shards": ("batch: {shards: '4'}", "/batch/shards"),
+    "zero shards": ("batch: {shards: 0}", "/batch/shards"),
+    "absolute output path": ("batch: {outputPath: /etc}", "/batch/outputPath"),
+    "output path leaving the claim": ("batch: {outputPath: ../x}", "/batch/outputPath"),
+    "config not a mapping": ("batch: {config: 'kind: sweep'}", "/batch/config"),
+    "unknown concurrency policy": (
+        "batch: {schedule: {concurrencyPolicy: Never}}",
+        "/batch/schedule/concurrencyPolicy",
+    ),
+    "cron with four fields": ("batch: {schedule: {cron: '0 3 * *'}}", "/batch/schedule/cron"),
     "HPA policy typo": (
         "api: {autoscaling: {behavior: {scaleUp: {policies: [{type: Pod, value: 1}]}}}}",
         "/api/autoscaling/behavior/scaleUp/policies/0/type",
@@ -72,6 +87,20 @@ FAILS = {
     "min above max": (
         "api: {autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 2}}",
         "must not exceed",
+    ),
+    "batch without config": ("batch: {enabled: true}", "batch.config is empty"),
+    "more failed indexes than shards": (
+        "batch: {enabled: true, config: {kind: sweep}, shards: 2, maxFailedIndexes: 3}",
+        "batch.maxFailedIndexes (3) must not exceed batch.shards (2)",
+    ),
+    "one-pod claim with parallel pods": (
+        "batch: {enabled: true, config: {kind: sweep}, shards: 4, parallelism: 2,"
+        " persistence: {accessModes: [ReadWriteOncePod]}}",
+        "ReadWriteOncePod lets one pod at a time",
+    ),
+    "batch checks with the API off": (
+        "api: {enabled: false}\nbatch: {enabled: true}",
+        "batch.config is empty",
     ),
     "HPA without metrics": (
         "api: {autoscaling: {enabled: true, targetCPUUtilizationPercentage: null}}",

@@ -16,7 +16,7 @@ import yaml
 
 from tests.deploy.conftest import (
     CRD_API_VERSIONS,
-    EXAMPLES,
+    EXAMPLE_MANIFESTS,
     KUBE_VERSIONS,
     SCENARIOS,
     Doc,
@@ -26,7 +26,7 @@ from tests.deploy.conftest import (
     tool,
 )
 
-EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "values-examples.yaml")
+EXAMPLE_FILES = EXAMPLE_MANIFESTS
 
 
 def validate(files: list[Path], version: str) -> str:

@@ -152,6 +152,35 @@ seccompProfile:
 {{- if or (ne .Values.modelRepository.type "image") .Values.modelRepository.manifests -}}true{{- end -}}
 {{- end -}}
 
+{{/* The "models" volume of every pod that reads the model repository (read-only claim, or the manifests ConfigMap); empty when models come from the image. */}}
+{{- define "dimtensor.modelsVolume" -}}
+{{- $repo := .Values.modelRepository -}}
+{{- if ne $repo.type "image" -}}
+- name: models
+  persistentVolumeClaim:
+    claimName: {{ include "dimtensor.modelClaimName" . }}
+    readOnly: true
+{{- else if $repo.manifests -}}
+- name: models
+  configMap:
+    name: {{ include "dimtensor.fullname" . }}-models
+    items:
+      {{- range $repo.manifests }}
+      - key: {{ include "dimtensor.manifestKey" . }}
+        path: {{ printf "%s/%v/model.yaml" .name .version }}
+      {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* Its read-only mount at modelRepository.mountPath; empty when there is no volume. */}}
+{{- define "dimtensor.modelsVolumeMount" -}}
+{{- if include "dimtensor.modelRepositoryMounted" . -}}
+- name: models
+  mountPath: {{ .Values.modelRepository.mountPath }}
+  readOnly: true
+{{- end -}}
+{{- end -}}
+
 {{/* ConfigMap key of one model manifest: <name>_<version>.yaml (ConfigMap keys cannot hold "/"). */}}
 {{- define "dimtensor.manifestKey" -}}
 {{- printf "%s_%s.yaml" .name (toString .version) -}}
@@ -170,6 +199,195 @@ seccompProfile:
 {{/* Fewest API pods the release asks for (HPA minimum or replicaCount). */}}
 {{- define "dimtensor.api.minReplicas" -}}
 {{- if .Values.api.autoscaling.enabled -}}{{ .Values.api.autoscaling.minReplicas }}{{- else -}}{{ .Values.api.replicaCount }}{{- end -}}
+{{- end -}}
+
+{{/* Name of the batch tier's ConfigMap, claim and CronJob: <fullname>-batch, at most 52 characters (a CronJob's limit). */}}
+{{- define "dimtensor.batch.fullname" -}}
+{{- printf "%s-batch" (include "dimtensor.fullname" .) | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Name of the one-off Job: <fullname>-batch-<first 8 hex of the job spec's sha256>. A Job's pod template is immutable, so any change to it gives a new name: helm upgrade then creates the new Job and deletes the old one instead of failing. At most 59 characters, leaving room for "-<index>" in the pods' hostnames. */}}
+{{- define "dimtensor.batch.jobName" -}}
+{{- $base := include "dimtensor.batch.fullname" . | trunc 50 | trimSuffix "-" -}}
+{{- printf "%s-%s" $base (include "dimtensor.batch.jobSpec" . | sha256sum | trunc 8) -}}
+{{- end -}}
+
+{{/* Selector labels of the batch pods (the NetworkPolicy's podSelector). */}}
+{{- define "dimtensor.batch.selectorLabels" -}}
+{{ include "dimtensor.selectorLabels" . }}
+app.kubernetes.io/component: batch
+{{- end -}}
+
+{{/* Labels of the batch tier's resources. */}}
+{{- define "dimtensor.batch.labels" -}}
+{{ include "dimtensor.labels" . }}
+app.kubernetes.io/component: batch
+{{- end -}}
+
+{{/* Claim holding the batch output: existingClaim, else <fullname>-batch. */}}
+{{- define "dimtensor.batch.claimName" -}}
+{{- default (include "dimtensor.batch.fullname" .) .Values.batch.persistence.existingClaim -}}
+{{- end -}}
+
+{{/* Where the output claim is mounted, and the job's output folder on it (BATCH_OUTPUT). */}}
+{{- define "dimtensor.batch.dataDir" -}}/data{{- end -}}
+{{- define "dimtensor.batch.outputDir" -}}
+{{- printf "%s/%s" (include "dimtensor.batch.dataDir" .) (default (include "dimtensor.fullname" .) .Values.batch.outputPath) -}}
+{{- end -}}
+
+{{/* Directory the batch config is mounted in, and the file the CLI is given. */}}
+{{- define "dimtensor.batch.configDir" -}}/etc/dimtensor-batch{{- end -}}
+{{- define "dimtensor.batch.configFile" -}}{{ include "dimtensor.batch.configDir" . }}/config.yaml{{- end -}}
+
+{{/* The config file's text: the ConfigMap's config.yaml and the source of checksum/config. */}}
+{{- define "dimtensor.batch.configYaml" -}}
+{{- toYaml .Values.batch.config -}}
+{{- end -}}
+
+{{/* maxFailedIndexes: the value, or every shard when null. */}}
+{{- define "dimtensor.batch.maxFailedIndexes" -}}
+{{- if kindIs "invalid" .Values.batch.maxFailedIndexes -}}{{ .Values.batch.shards }}{{- else -}}{{ .Values.batch.maxFailedIndexes }}{{- end -}}
+{{- end -}}
+
+{{/* Pod spec of the batch pods (Job, CronJob, and the merge pod in NOTES.txt): the API pods' security, the same image and model repository, the config read-only at configFile, the output claim at /data. */}}
+{{- define "dimtensor.batch.podSpec" -}}
+{{- $b := .Values.batch -}}
+restartPolicy: Never
+serviceAccountName: {{ default "default" $b.serviceAccountName }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+{{- with include "dimtensor.imagePullSecrets" . }}
+{{ . }}
+{{- end }}
+{{- with $b.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+terminationGracePeriodSeconds: {{ $b.terminationGracePeriodSeconds }}
+securityContext:
+  {{- include "dimtensor.podSecurityContext" . | nindent 2 }}
+{{- with $b.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $b.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $b.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+containers:
+  - name: batch
+    image: {{ include "dimtensor.image" . }}
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    command: ["dimtensor-batch", "run", {{ include "dimtensor.batch.configFile" . | quote }}]
+    env:
+      - name: BATCH_SHARDS
+        value: {{ $b.shards | quote }}
+      - name: BATCH_OUTPUT
+        value: {{ include "dimtensor.batch.outputDir" . | quote }}
+      - name: HOME
+        value: /tmp
+      - name: TORCH_THREADS
+        value: {{ $b.torchThreads | quote }}
+      - name: OMP_NUM_THREADS
+        value: {{ $b.torchThreads | quote }}
+      {{- if include "dimtensor.modelRepositoryMounted" . }}
+      - name: MODEL_REPOSITORY
+        value: {{ .Values.modelRepository.mountPath | quote }}
+      {{- end }}
+      - name: MODEL_REPOSITORY_TRUSTED
+        value: {{ .Values.modelRepository.trusted | quote }}
+    securityContext:
+      {{- include "dimtensor.containerSecurityContext" . | nindent 6 }}
+    {{- with $b.resources }}
+    resources:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    volumeMounts:
+      - name: config
+        mountPath: {{ include "dimtensor.batch.configDir" . }}
+        readOnly: true
+      - name: data
+        mountPath: {{ include "dimtensor.batch.dataDir" . }}
+      - name: tmp
+        mountPath: /tmp
+      {{- with include "dimtensor.modelsVolumeMount" . }}
+      {{- . | nindent 6 }}
+      {{- end }}
+volumes:
+  - name: config
+    configMap:
+      name: {{ include "dimtensor.batch.fullname" . }}
+      items:
+        - key: config.yaml
+          path: config.yaml
+  - name: data
+    {{- if $b.persistence.enabled }}
+    persistentVolumeClaim:
+      claimName: {{ include "dimtensor.batch.claimName" . }}
+    {{- else }}
+    emptyDir: {}
+    {{- end }}
+  - name: tmp
+    emptyDir:
+      sizeLimit: {{ $b.tmpSizeLimit }}
+  {{- with include "dimtensor.modelsVolume" . }}
+  {{- . | nindent 2 }}
+  {{- end }}
+{{- end -}}
+
+{{/* Spec of the batch Job, shared by the one-off Job and the CronJob's jobTemplate: an Indexed Job, one index per shard, whose podFailurePolicy follows the CLI's exit codes (batch/exits.py). */}}
+{{- define "dimtensor.batch.jobSpec" -}}
+{{- $b := .Values.batch -}}
+completionMode: Indexed
+completions: {{ $b.shards }}
+parallelism: {{ $b.parallelism }}
+backoffLimitPerIndex: {{ $b.backoffLimitPerIndex }}
+maxFailedIndexes: {{ include "dimtensor.batch.maxFailedIndexes" . }}
+podReplacementPolicy: Failed
+{{- if not (kindIs "invalid" $b.activeDeadlineSeconds) }}
+activeDeadlineSeconds: {{ $b.activeDeadlineSeconds }}
+{{- end }}
+{{- if not (kindIs "invalid" $b.ttlSecondsAfterFinished) }}
+ttlSecondsAfterFinished: {{ $b.ttlSecondsAfterFinished }}
+{{- end }}
+podFailurePolicy:
+  rules:
+    - action: Ignore
+      onPodConditions:
+        - type: DisruptionTarget
+          status: "True"
+    - action: FailJob
+      onExitCodes:
+        containerName: batch
+        operator: In
+        values: [2]
+    - action: FailIndex
+      onExitCodes:
+        containerName: batch
+        operator: In
+        values: [3]
+    - action: Ignore
+      onExitCodes:
+        containerName: batch
+        operator: In
+        values: [75]
+template:
+  metadata:
+    labels:
+      {{- include "dimtensor.batch.labels" . | nindent 6 }}
+      {{- with $b.podLabels }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    annotations:
+      checksum/config: {{ include "dimtensor.batch.configYaml" . | sha256sum }}
+      {{- with merge (deepCopy $b.podAnnotations) .Values.commonAnnotations }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+  spec:
+    {{- include "dimtensor.batch.podSpec" . | nindent 4 }}
 {{- end -}}
 
 {{/* Checks across values that the schema cannot express; fails the render with every message. */}}
@@ -215,6 +433,18 @@ seccompProfile:
 {{- end -}}
 {{- if and $api.autoscaling.enabled (not (kindIs "invalid" $api.autoscaling.targetMemoryUtilizationPercentage)) (not (dig "requests" "memory" "" $api.resources)) -}}
 {{- $msgs = append $msgs "api.autoscaling.targetMemoryUtilizationPercentage needs api.resources.requests.memory" -}}
+{{- end -}}
+{{- $b := .Values.batch -}}
+{{- if $b.enabled -}}
+{{- if not $b.config -}}
+{{- $msgs = append $msgs "batch.config is empty: give the batch config file as a mapping (values-batch.yaml has an example sweep)" -}}
+{{- end -}}
+{{- if and (not (kindIs "invalid" $b.maxFailedIndexes)) (gt (int $b.maxFailedIndexes) (int $b.shards)) -}}
+{{- $msgs = append $msgs (printf "batch.maxFailedIndexes (%v) must not exceed batch.shards (%v)" $b.maxFailedIndexes $b.shards) -}}
+{{- end -}}
+{{- if and $b.persistence.enabled (not $b.persistence.existingClaim) (has "ReadWriteOncePod" $b.persistence.accessModes) (gt (int $b.parallelism) 1) -}}
+{{- $msgs = append $msgs "batch.persistence.accessModes ReadWriteOncePod lets one pod at a time mount the output: set batch.parallelism to 1" -}}
+{{- end -}}
 {{- end -}}
 {{- if $msgs -}}
 {{- fail (printf "\n\nVALUES VALIDATION:\n  - %s" (join "\n  - " $msgs)) -}}
