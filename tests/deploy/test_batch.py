@@ -522,3 +522,58 @@ def test_readme_merge_pod_reads_what_the_example_job_wrote() -> None:
         assert ours[source][key] == theirs[source][key], name
     assert pod["spec"]["securityContext"].items() >= {"runAsNonRoot": True}.items()
     assert pod["metadata"]["labels"].items() >= BATCH_COMPONENT.items()
+
+
+def test_the_exit_code_table_is_the_clis() -> None:
+    """EXIT_CODES names ExitCode members by the numbers the CLI exits with; every code a
+    Job's pod can end with (all but OK, and merge's 4) has a row."""
+    from batch.exits import ExitCode
+
+    assert {code: ExitCode[name].value for code, (name, _) in EXIT_CODES.items()} == {
+        code: code for code in EXIT_CODES
+    }
+    job_codes = set(ExitCode) - {ExitCode.OK, ExitCode.INCOMPLETE}
+    assert {ExitCode(code) for code in EXIT_CODES} == job_codes
+
+
+def _configs_to_check(rendered: dict[str, Render]) -> list[tuple[str, Doc, Doc]]:
+    """(where, the config.yaml document, the batch container) of every batch render and of
+    the raw example."""
+    found = []
+    for scenario in BATCH_SCENARIOS:
+        render = rendered[scenario]
+        pod = job_spec(render)["template"]["spec"]
+        for configmap in render.of_kind("ConfigMap"):
+            if "config.yaml" in configmap.get("data", {}):
+                doc = yaml.safe_load(configmap["data"]["config.yaml"])
+                found.append((scenario, doc, container(pod)))
+    docs = load_docs((EXAMPLES / "batch-job.yaml").read_text(encoding="utf-8"))
+    example = yaml.safe_load(the(docs, "ConfigMap")["data"]["config.yaml"])
+    found.append(
+        ("batch-job.yaml", example, container(the(docs, "Job")["spec"]["template"]["spec"]))
+    )
+    return found
+
+
+def test_every_deployed_config_passes_the_clis_validate(
+    rendered: dict[str, Render], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the chart and the example mount is a config `dimtensor-batch validate` accepts,
+    with the Job's own BATCH_* environment (its /data output mapped into a temporary folder,
+    the embedded models standing in for a mounted repository)."""
+    from batch.cli import main
+
+    for name in ("MODEL_REPOSITORY", "JOB_COMPLETION_INDEX"):
+        monkeypatch.delenv(name, raising=False)
+    checked = 0
+    for where, doc, c in _configs_to_check(rendered):
+        variables = env(c)
+        monkeypatch.setenv("BATCH_SHARDS", variables["BATCH_SHARDS"])
+        output = variables["BATCH_OUTPUT"]
+        assert output.startswith(DATA_MOUNT + "/"), where
+        monkeypatch.setenv("BATCH_OUTPUT", str(tmp_path / output.lstrip("/")))
+        path = tmp_path / f"{where}.yaml"
+        path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        assert main(["validate", str(path)]) == 0, where
+        checked += 1
+    assert checked == len(BATCH_SCENARIOS) + 1
