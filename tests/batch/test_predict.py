@@ -182,3 +182,31 @@ def test_a_predict_config_the_file_cannot_satisfy_exits_2_before_any_work(
     for fragment in fragments:
         assert fragment in message
     assert not (tmp_path / "out").exists()
+
+
+def test_predict_reads_the_units_a_sweep_wrote(tmp_path: Path) -> None:
+    """A sweep's output is a predict input as it stands: its schema carries the units."""
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "scored").mkdir()
+    sweep = {
+        "kind": "sweep",
+        "model": "projectile",
+        "parameters": {
+            "speed": {"unit": "km/h", "values": [36, 72]},
+            "angle": {"unit": "deg", "values": [30, 45]},
+            "g": {"unit": "ft/s^2", "value": 32.174},
+        },
+        "outputs": {"range": "km"},
+    }
+    assert cli("run", write_config(tmp_path / "sweep", sweep)) == 0
+    swept = tmp_path / "sweep" / "out" / "part-00000-of-00001.parquet"
+    job = {
+        "kind": "predict",
+        "model": "projectile",
+        "input": str(swept),
+        "outputs": {"range": "km"},
+    }
+    assert cli("run", write_config(tmp_path / "scored", job)) == 0
+    a, b = rows_of(tmp_path / "sweep" / "out"), rows_of(tmp_path / "scored" / "out")
+    assert b.column_names == a.column_names
+    assert b.equals(a)
