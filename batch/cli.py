@@ -15,51 +15,22 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 from batch.config import BatchSettings, load_config, load_settings
-from batch.exits import BatchError, ExitCode, IncompleteError, Interruption
+from batch.exits import BatchError, ExitCode, IncompleteError, Interruption, StopSignal
 from batch.jobs import Plan, plan
 from batch.merge import MERGED, SUMMARY, merge
 from batch.parts import OutputFolder, schema_for
 from batch.progress import Progress
 from batch.shards import Shard, shard_count, shards_to_run
 
-__all__ = ["StopSignal", "main"]
+__all__ = ["main"]
 
 log = logging.getLogger("batch")
-
-
-class StopSignal:
-    """SIGTERM and SIGINT set a flag while the block runs; the writer reads it at every
-    row-group boundary. The previous handlers come back at the end of the block."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self) -> None:
-        self.signal: str | None = None
-        self._previous: list[Any] = []
-
-    def __enter__(self) -> StopSignal:
-        self._previous = [signal.signal(sig, self._handle) for sig in self.SIGNALS]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in zip(self.SIGNALS, self._previous, strict=True):
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.signal = signal.Signals(signum).name
-        log.warning("%s received: stopping at the next row-group boundary", self.signal)
-
-    def is_set(self) -> bool:
-        return self.signal is not None
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -17,7 +17,11 @@ interruption is resumed by the replacement pod, and only a crash uses up a retry
 
 from __future__ import annotations
 
+import logging
+import signal
 from enum import IntEnum
+from types import FrameType
+from typing import Any
 
 __all__ = [
     "BatchError",
@@ -26,6 +30,7 @@ __all__ = [
     "IncompleteError",
     "InputDataError",
     "Interruption",
+    "StopSignal",
 ]
 
 
@@ -72,3 +77,34 @@ class Interruption(BatchError):  # noqa: N818 (a stop, not an error)
     """SIGTERM or SIGINT: stopped at a row-group boundary, the unfinished shard discarded."""
 
     code = ExitCode.INTERRUPTED
+
+
+class StopSignal:
+    """SIGTERM and SIGINT set a flag while the block runs; the work loop reads it at every
+    boundary where it can stop cleanly (a row group, a training step) and exits 75. The
+    previous handlers come back at the end of the block."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, logger: str = "batch", boundary: str = "row-group boundary") -> None:
+        self.logger = logger
+        self.boundary = boundary
+        self.signal: str | None = None
+        self._previous: list[Any] = []
+
+    def __enter__(self) -> StopSignal:
+        self._previous = [signal.signal(sig, self._handle) for sig in self.SIGNALS]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in zip(self.SIGNALS, self._previous, strict=True):
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.signal = signal.Signals(signum).name
+        logging.getLogger(self.logger).warning(
+            "%s received: stopping at the next row-group boundary", self.signal
+        )
+
+    def is_set(self) -> bool:
+        return self.signal is not None
