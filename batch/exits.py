@@ -103,7 +103,7 @@ class StopSignal:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.signal = signal.Signals(signum).name
         logging.getLogger(self.logger).warning(
-            "%s received: stopping at the next row-group boundary", self.signal
+            "%s received: stopping at the next %s", self.signal, self.boundary
         )
 
     def is_set(self) -> bool:
