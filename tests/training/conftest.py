@@ -14,8 +14,8 @@ import pytest
 import torch
 import yaml
 
-from training.cli import main
 from training.checkpoints import CheckpointStore
+from training.cli import main
 from training.config import config_hash, load_config
 
 REPO = Path(__file__).resolve().parents[2]

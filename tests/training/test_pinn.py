@@ -107,14 +107,29 @@ REFUSED: list[tuple[str, dict[str, Any], list[str]]] = [
         _with(t_end={"value": 10, "unit": "m"}),
         ["t_end is the time domain", "must have dimension time; received 'm' of dimension length"],
     ),
-    ("an unknown unit", _with(mass={"value": 1, "unit": "stone_age"}), ["parameters.mass", "stone_age"]),
-    ("a missing parameter", {**OSCILLATOR, "parameters": {"mass": {"value": 1, "unit": "kg"}}}, ["missing ['damping'"]),
-    ("an unknown problem", {**OSCILLATOR, "problem": "navier_stokes"}, ["problem", "'navier_stokes'"]),
+    (
+        "an unknown unit",
+        _with(mass={"value": 1, "unit": "stone_age"}),
+        ["parameters.mass", "stone_age"],
+    ),
+    (
+        "a missing parameter",
+        {**OSCILLATOR, "parameters": {"mass": {"value": 1, "unit": "kg"}}},
+        ["missing ['damping'"],
+    ),
+    (
+        "an unknown problem",
+        {**OSCILLATOR, "problem": "navier_stokes"},
+        ["problem", "'navier_stokes'"],
+    ),
     ("an unknown key", {**OSCILLATOR, "stpes": 10}, ["stpes", "not permitted"]),
     (
         "heat diffusivity of the wrong dimension",
         {**HEAT, "parameters": {**HEAT["parameters"], "diffusivity": {"value": 1, "unit": "m/s"}}},
-        ["u_t has dimension time^-1*temperature", "α·u_xx has dimension length^-1*time^-1*temperature"],
+        [
+            "u_t has dimension time^-1*temperature",
+            "α·u_xx has dimension length^-1*time^-1*temperature",
+        ],
     ),
 ]
 
@@ -151,7 +166,9 @@ def test_validate_says_what_would_train(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_every_example_config_validates(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    examples = sorted((Path(__file__).resolve().parents[2] / "examples" / "training").glob("*.yaml"))
+    examples = sorted(
+        (Path(__file__).resolve().parents[2] / "examples" / "training").glob("*.yaml")
+    )
     assert examples
     for path in examples:
         doc = yaml.safe_load(path.read_text())

@@ -38,7 +38,7 @@ def _wait_for_checkpoint(folder: Path, proc: object) -> None:
     deadline = time.monotonic() + 120
     while not list(folder.glob(f"step-*/{MARKER}")):
         assert time.monotonic() < deadline, "no checkpoint within 120 s"
-        assert getattr(proc, "poll")() is None, "the run ended before its first checkpoint"
+        assert proc.poll() is None, "the run ended before its first checkpoint"
         time.sleep(0.01)
 
 
@@ -67,7 +67,9 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(
     _assert_same(final_weights(config), uninterrupted)
 
 
-def test_a_torn_checkpoint_is_ignored(tmp_path: Path, uninterrupted: dict[str, torch.Tensor]) -> None:
+def test_a_torn_checkpoint_is_ignored(
+    tmp_path: Path, uninterrupted: dict[str, torch.Tensor]
+) -> None:
     config = write_config(tmp_path, RUN)
     assert cli("run", config) == 0
     store = CheckpointStore(tmp_path / "ckpt", "")

@@ -1,0 +1,93 @@
+"""Train -> export -> serve: a model trained by dimtensor-train answers /predict with units
+from a real server started on the exported repository; and the exports themselves."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import torch
+
+from service.models import ModelRepository
+from tests.server.conftest import run_server
+from tests.training.conftest import OSCILLATOR, cli, write_config
+from training.export import export_model, next_version
+
+M, C, K, X0, T_END = 1.0, 0.4, 4.0, 0.10, 4.0  # OSCILLATOR's parameters in SI
+TOLERANCE = 0.01  # of the initial amplitude: what the small test config reaches with margin
+
+
+def exact_displacement(t: np.ndarray) -> np.ndarray:
+    gamma = C / (2 * M)
+    wd = math.sqrt(K / M - gamma**2)
+    return np.exp(-gamma * t) * (X0 * np.cos(wd * t) + gamma * X0 / wd * np.sin(wd * t))
+
+
+@pytest.mark.slow
+def test_a_trained_model_is_served_with_units(tmp_path: Path) -> None:
+    assert cli("run", write_config(tmp_path, OSCILLATOR, export="oscillator")) == 0
+    times_ms = [0.0, 250.0, 1000.0, 1750.0, 2500.0, 3999.0]
+    with run_server(tmp_path, workers=1, MODEL_REPOSITORY=str(tmp_path / "models")) as server:
+        body = {
+            "model": "oscillator",
+            "inputs": {"t": {"value": times_ms, "unit": "ms"}},
+            "outputs": {"x": "mm"},
+        }
+        answer = httpx.post(f"{server.url}/predict", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    x = answer.json()["outputs"]["x"]
+    assert x["unit"] == "mm"
+    assert x["dimension"] == "length"
+    want_mm = exact_displacement(np.array(times_ms) / 1000) * 1000
+    assert np.max(np.abs(np.array(x["value"]) - want_mm)) < TOLERANCE * X0 * 1000
+
+
+def _exported(tmp_path: Path) -> Path:
+    config = write_config(tmp_path, {**OSCILLATOR, "steps": 20, "lbfgs_steps": 0}, export="osc")
+    assert cli("run", config) == 0
+    return config
+
+
+def test_export_takes_the_next_version_once_per_run(tmp_path: Path) -> None:
+    config = _exported(tmp_path)
+    models = tmp_path / "models" / "osc"
+    assert sorted(p.name for p in models.iterdir()) == ["1"]
+    assert cli("run", config) == 0  # nothing left to train, already exported: no new version
+    assert sorted(p.name for p in models.iterdir()) == ["1"]
+    (models / "7").mkdir()
+    assert next_version(models) == 8
+    repository = ModelRepository.load(tmp_path / "models")
+    manifest = repository.get("osc", "1").manifest
+    assert manifest.weights is not None
+    assert manifest.weights.sha256 is not None  # checked by the loader
+
+
+def test_concurrent_exports_take_distinct_versions(tmp_path: Path) -> None:
+    config = _exported(tmp_path)
+    model = ModelRepository.load(tmp_path / "models").get("osc", "1")
+    doc = model.manifest.model_dump(mode="json", exclude={"name", "version", "weights"})
+    folders: list[Path] = []
+    threads = [
+        threading.Thread(
+            target=lambda: folders.append(
+                export_model(tmp_path / "models", "osc", model.module, doc)
+            )
+        )
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(int(f.name) for f in folders) == [2, 3, 4, 5]
+    leftovers = [p.name for p in (tmp_path / "models" / "osc").iterdir() if not p.name.isdigit()]
+    assert leftovers == []
+    assert config.exists()
+    again = ModelRepository.load(tmp_path / "models").get("osc", "5")
+    x = torch.linspace(0, 4, 5)[:, None]
+    with torch.no_grad():
+        assert torch.equal(again.module(x), model.module(x))
