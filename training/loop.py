@@ -89,7 +89,9 @@ class _Optimizers:
             params,
             lr=1.0,
             max_iter=1,
-            max_eval=25,  # the default (max_iter * 5 // 4 = 1) leaves no evaluation for the line search
+            # The default max_eval (max_iter * 5 // 4 = 1) leaves the line search no
+            # evaluation: every step would return without moving (measured).
+            max_eval=25,
             history_size=50,
             tolerance_grad=1e-12,
             tolerance_change=1e-16,

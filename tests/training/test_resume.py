@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None
         assert torch.equal(a[name], b[name]), name  # bit for bit
 
 
-def _wait_for_checkpoint(folder: Path, proc: object) -> None:
+def _wait_for_checkpoint(folder: Path, proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 120
     while not list(folder.glob(f"step-*/{MARKER}")):
         assert time.monotonic() < deadline, "no checkpoint within 120 s"

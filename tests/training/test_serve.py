@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from service.models import ModelRepository
+from service.tensors import FloatArray
 from tests.server.conftest import run_server
 from tests.training.conftest import OSCILLATOR, cli, write_config
 from training.export import export_model, next_version
@@ -21,10 +22,11 @@ M, C, K, X0, T_END = 1.0, 0.4, 4.0, 0.10, 4.0  # OSCILLATOR's parameters in SI
 TOLERANCE = 0.01  # of the initial amplitude: what the small test config reaches with margin
 
 
-def exact_displacement(t: np.ndarray) -> np.ndarray:
+def exact_displacement(t: FloatArray) -> FloatArray:
     gamma = C / (2 * M)
     wd = math.sqrt(K / M - gamma**2)
-    return np.exp(-gamma * t) * (X0 * np.cos(wd * t) + gamma * X0 / wd * np.sin(wd * t))
+    x: FloatArray = np.exp(-gamma * t) * (X0 * np.cos(wd * t) + gamma * X0 / wd * np.sin(wd * t))
+    return x
 
 
 @pytest.mark.slow
