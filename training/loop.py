@@ -150,29 +150,28 @@ def run_steps(
             store.save(at, state)
         world.barrier()
 
-    started = time.perf_counter()
+    started, logged = time.perf_counter(), step
     while step < total:
         if world.any(should_stop()):
             if step > saved:
                 save(step)
             raise Interruption(f"stopped by a signal at step {step} of {total}, checkpoint saved")
         if step < config.steps:
-            terms = _adam_step(task, optimizers, world, step, config.batch, generator)
             lr = float(optimizers.schedule.get_last_lr()[0])
+            terms = _adam_step(task, optimizers, world, step, config.batch, generator)
         else:
-            terms = _lbfgs_step(task, optimizers, world, grid)
             lr = 1.0
+            terms = _lbfgs_step(task, optimizers, world, grid)
         step += 1
         if step % config.log_every == 0 or step == total:
+            # Only now are the terms read back (and averaged over the ranks, which all
+            # know the step): a per-step read-back would cost every step.
+            values = _mean_terms(terms, world)
             elapsed = time.perf_counter() - started
             rows = config.batch if step <= config.steps else len(grid) * world.size
-            tracker.step(
-                step,
-                terms,
-                lr,
-                elapsed / config.log_every,
-                rows / max(elapsed, 1e-9) * config.log_every,
-            )
+            steps_done = step - logged
+            tracker.step(step, values, lr, elapsed / steps_done, rows * steps_done / elapsed)
+            logged = step
             started = time.perf_counter()
         if step % config.checkpoint_every == 0 or step == total:
             save(step)
@@ -192,7 +191,7 @@ def _adam_step(
     step: int,
     size: int,
     generator: torch.Generator,
-) -> dict[str, float]:
+) -> dict[str, torch.Tensor]:
     batch = _share(task.batch(step, size, generator), world)
     optimizers.adam.zero_grad()
     terms = task.loss_terms(batch)
@@ -201,12 +200,12 @@ def _adam_step(
     world.average([p.grad for p in optimizers.params if p.grad is not None])
     optimizers.adam.step()
     optimizers.schedule.step()
-    return _mean_terms(terms, world)
+    return terms
 
 
 def _lbfgs_step(
     task: Task, optimizers: _Optimizers, world: World, grid: torch.Tensor
-) -> dict[str, float]:
+) -> dict[str, torch.Tensor]:
     seen: dict[str, torch.Tensor] = {}
 
     def closure() -> torch.Tensor:
@@ -221,7 +220,7 @@ def _lbfgs_step(
         return value
 
     optimizers.lbfgs.step(closure)  # type: ignore[no-untyped-call]
-    return _mean_terms(seen, world)
+    return seen
 
 
 def _mean_terms(terms: dict[str, torch.Tensor], world: World) -> dict[str, float]:
