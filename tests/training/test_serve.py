@@ -3,7 +3,10 @@ from a real server started on the exported repository; and the exports themselve
 
 from __future__ import annotations
 
+import json
 import math
+import shlex
+import shutil
 import threading
 from pathlib import Path
 
@@ -15,14 +18,15 @@ import torch
 from service.models import ModelRepository
 from service.tensors import FloatArray
 from tests.server.conftest import run_server
-from tests.training.conftest import OSCILLATOR, cli, write_config
+from tests.training.conftest import OSCILLATOR, REPO, cli, write_config
 from training.export import export_model, next_version
 
 M, C, K, X0, T_END = 1.0, 0.4, 4.0, 0.10, 4.0  # OSCILLATOR's parameters in SI
 TOLERANCE = 0.01  # of the initial amplitude: what the small test config reaches with margin
 
 
-def exact_displacement(t: FloatArray) -> FloatArray:
+def exact_displacement(t: FloatArray, t_end: float = T_END) -> FloatArray:
+    """The analytic solution of OSCILLATOR (and of the example config: same physics)."""
     gamma = C / (2 * M)
     wd = math.sqrt(K / M - gamma**2)
     x: FloatArray = np.exp(-gamma * t) * (X0 * np.cos(wd * t) + gamma * X0 / wd * np.sin(wd * t))
@@ -93,3 +97,31 @@ def test_concurrent_exports_take_distinct_versions(tmp_path: Path) -> None:
     x = torch.linspace(0, 4, 5)[:, None]
     with torch.no_grad():
         assert torch.equal(again.module(x), model.module(x))
+
+
+@pytest.mark.slow
+def test_the_readme_train_serve_predict_path_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Training", 1)[1].split("\n## ", 1)[0]
+    commands = section.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    train, serve, ask = (shlex.split(c) for c in commands)
+    assert train[:2] == [".venv/bin/dimtensor-train", "run"]
+    assert serve == ["MODEL_REPOSITORY=out/models", ".venv/bin/dimtensor-serve", "&"]
+    assert ask[:3] == ["curl", "-s", "localhost:8080/predict"]
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    assert cli(*train[1:]) == 0
+    body = json.loads(ask[ask.index("-d") + 1])
+    with run_server(
+        tmp_path, workers=1, MODEL_REPOSITORY=str(tmp_path / "out" / "models")
+    ) as server:
+        answer = httpx.post(f"{server.url}/predict", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    shown = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    got = answer.json()["outputs"]["x"]
+    assert got["unit"] == shown["outputs"]["x"]["unit"] == "mm"
+    np.testing.assert_allclose(got["value"], shown["outputs"]["x"]["value"], atol=0.01)
+    want_mm = exact_displacement(np.array([0.0, 1.5, 3.0]), t_end=10.0) * 1000
+    np.testing.assert_allclose(got["value"], want_mm, atol=0.1)

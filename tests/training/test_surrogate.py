@@ -90,7 +90,9 @@ def test_a_surrogate_of_a_sweep_is_served_with_units(
     assert np.max(np.abs(got - want_ft) / want_ft) < tolerance
 
 
-def test_a_dataset_without_units_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_dataset_without_units_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
