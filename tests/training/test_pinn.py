@@ -176,3 +176,15 @@ def test_every_example_config_validates(monkeypatch: pytest.MonkeyPatch, tmp_pat
             continue  # needs its sweep's output first: tests/training/test_surrogate.py
         monkeypatch.setenv("TRAIN_CHECKPOINT_DIR", str(tmp_path / path.stem))
         assert cli("validate", path) == 0, path
+
+
+def test_the_docs_table_lists_every_environment_variable() -> None:
+    import re
+
+    from training.config import TrainSettings
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text()
+    rows = set(re.findall(r"^\| `([A-Z_]+)` \|", doc, re.M))
+    names = {f"TRAIN_{name}".upper() for name in TrainSettings.model_fields}
+    assert names <= rows
+    assert rows - names == {"TORCH_THREADS", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"}
