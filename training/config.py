@@ -67,6 +67,15 @@ class Export(_Strict):
     description: str = ""
 
 
+class PiSpec(_Strict):
+    """Explicit Pi groups and scales (exponent rows over the inputs), instead of the ones
+    dimtensor's ``buckingham_pi`` finds: e.g. the pendulum's amplitude² (an even group)."""
+
+    groups: list[list[float]] = Field(min_length=1, max_length=64)
+    scales: list[list[float]] = Field(min_length=1, max_length=64)
+    constants: list[float] | None = None
+
+
 class _Train(_Strict):
     steps: int = Field(ge=0, le=10_000_000, description="Adam steps.")
     lbfgs_steps: int = Field(500, ge=0, le=1_000_000, description="L-BFGS iterations after.")
@@ -98,6 +107,12 @@ class SurrogateJob(_Train):
     inputs: list[Name] = Field(min_length=1, max_length=64)
     outputs: list[Name] = Field(min_length=1, max_length=64)
     architecture: Literal["mlp", "pi_group_mlp"] = "mlp"
+    pi: PiSpec | None = Field(None, description="pi_group_mlp: groups and scales to use.")
+    loss: Literal["normalized", "relative"] = Field(
+        "normalized",
+        description="normalized: squared error over each output's spread; relative: over "
+        "the target itself (for outputs spanning orders of magnitude).",
+    )
     validation_every: int = Field(
         10, ge=2, le=1000, description="Every n-th row is held out to measure the error."
     )

@@ -149,13 +149,17 @@ class SurrogateTask:
             assert isinstance(module, MLP)  # noqa: S101 - the registry's contract
             _fit_norms(module, self.x, self.y)
         else:
-            groups, scales = pi_exponents(
-                dict(zip(config.inputs, self.in_units, strict=True)),
-                dict(zip(config.outputs, self.out_units, strict=True)),
-            )
+            if config.pi is not None:
+                groups, scales = config.pi.groups, config.pi.scales
+            else:
+                groups, scales = pi_exponents(
+                    dict(zip(config.inputs, self.in_units, strict=True)),
+                    dict(zip(config.outputs, self.out_units, strict=True)),
+                )
             params = PiGroupMLPParams(
                 group_exponents=groups,
                 scale_exponents=scales,
+                scale_constants=config.pi.constants if config.pi else None,
                 hidden=list(net.hidden),
                 activation=net.activation,
                 normalize=True,
@@ -177,7 +181,8 @@ class SurrogateTask:
         device = next(self.module.parameters()).device
         rows = batch.cpu()
         x, y = self.x[rows].to(device), self.y[rows].to(device)
-        error = (self.module(x) - y) / self.y_spread.to(device)
+        spread = y if self.config.loss == "relative" else self.y_spread.to(device)
+        error = (self.module(x) - y) / spread
         return {"data": torch.mean(error**2)}
 
     def validation_error(self) -> dict[str, float]:
@@ -190,13 +195,14 @@ class SurrogateTask:
         }
 
     def signature(self) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-        """The exported inputs and outputs: the columns' names, in coherent SI units."""
+        """The exported inputs and outputs: the columns' names, in coherent SI units (a
+        column already in one, such as 'rad' or 'm/s^2', keeps its spelling)."""
         inputs = [
-            {"name": n, "unit": u.si_expression}
+            {"name": n, "unit": _si_spelling(u)}
             for n, u in zip(self.config.inputs, self.in_units, strict=True)
         ]
         outputs = [
-            {"name": n, "unit": u.si_expression}
+            {"name": n, "unit": _si_spelling(u)}
             for n, u in zip(self.config.outputs, self.out_units, strict=True)
         ]
         return inputs, outputs
@@ -204,7 +210,7 @@ class SurrogateTask:
     def describe_domain(self) -> str:
         x = self.x.numpy()
         ranges = ", ".join(
-            f"{n} in [{x[:, i].min():.4g}, {x[:, i].max():.4g}] {u.si_expression}"
+            f"{n} in [{x[:, i].min():.4g}, {x[:, i].max():.4g}] {_si_spelling(u)}"
             for i, (n, u) in enumerate(zip(self.config.inputs, self.in_units, strict=True))
         )
         return f"Surrogate fitted to {self.path.name}; valid where it was trained: {ranges}"
@@ -219,3 +225,9 @@ def _fit_norms(mlp: MLP, x: torch.Tensor, y: torch.Tensor) -> None:
         mlp.input_norm.scale.copy_(x.std(dim=0).clamp_min(1e-12))
         mlp.output_norm.shift.copy_(y.mean(dim=0))
         mlp.output_norm.scale.copy_(y.std(dim=0).clamp_min(1e-12))
+
+
+def _si_spelling(unit: ParsedUnit) -> str:
+    """The unit the exported model declares: the column's own when it is coherent SI
+    (scale 1, no offset), else the coherent SI unit of its dimension."""
+    return unit.expression if unit.scale == 1.0 and not unit.offset else unit.si_expression

@@ -68,7 +68,7 @@ def test_a_surrogate_of_a_sweep_is_served_with_units(
     assert [(s.name, s.unit) for s in model.manifest.inputs] == [
         ("speed", "m*s^-1"),
         ("angle", "1"),
-        ("g", "m*s^-2"),
+        ("g", "m/s^2"),
     ]
     assert model.manifest.architecture.name == architecture
     plane = DataPlane(repository)
