@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
+import time
+from collections.abc import Callable
 from enum import IntEnum
 from types import FrameType
 from typing import Any
@@ -31,6 +34,8 @@ __all__ = [
     "InputDataError",
     "Interruption",
     "StopSignal",
+    "configure_logging",
+    "exit_code",
 ]
 
 
@@ -108,3 +113,27 @@ class StopSignal:
 
     def is_set(self) -> bool:
         return self.signal is not None
+
+
+def configure_logging(name: str) -> logging.Logger:
+    """The job CLIs' logger: plain lines with a UTC time on stderr, what reads well in
+    ``kubectl logs`` (stdout stays for machine-readable output: metrics, ``validate``)."""
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    logger = logging.getLogger(name)
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+def exit_code(command: Callable[[], int], logger: logging.Logger) -> int:
+    """Run a CLI command: a refusal is logged in its own words and becomes its exit code; an
+    unexpected error propagates (a traceback, exit 1: a crash the Job may retry)."""
+    try:
+        return command()
+    except BatchError as exc:
+        logger.error("%s", exc.message)
+        return int(exc.code)

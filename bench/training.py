@@ -30,20 +30,14 @@ import yaml
 
 __all__ = ["main", "table"]
 
-CONFIG: dict[str, Any] = {
-    "kind": "pinn",
-    "problem": "damped_oscillator",
-    "parameters": {
-        "mass": {"value": 1.0, "unit": "kg"},
-        "damping": {"value": 0.4, "unit": "N*s/m"},
-        "stiffness": {"value": 4.0, "unit": "N/m"},
-        "x0": {"value": 10, "unit": "cm"},
-        "v0": {"value": 0, "unit": "m/s"},
-        "t_end": {"value": 10, "unit": "s"},
-    },
-    "lbfgs_steps": 0,
-    "seed": 0,
-}
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "training" / "oscillator.yaml"
+
+
+def config_for(steps: int, checkpoint_dir: Path) -> dict[str, Any]:
+    """The example oscillator config, Adam steps only, checkpoints under `checkpoint_dir`."""
+    doc: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
+    doc.pop("export")
+    return {**doc, "steps": steps, "lbfgs_steps": 0, "checkpoint_dir": str(checkpoint_dir)}
 
 
 def bare(config_path: Path) -> tuple[int, float]:
@@ -112,8 +106,7 @@ def run(steps: int, repeats: int) -> list[dict[str, Any]]:
                 folder = Path(tmp) / f"{kind}-{attempt}"
                 folder.mkdir()
                 config = folder / "train.yaml"
-                doc = {**CONFIG, "steps": steps, "checkpoint_dir": str(folder / "ckpt")}
-                config.write_text(yaml.safe_dump(doc))
+                config.write_text(yaml.safe_dump(config_for(steps, folder / "ckpt")))
                 argv = [sys.executable, "-m", "bench.training", "--child", kind, str(config)]
                 if len(os.sched_getaffinity(0)) > 1:
                     argv = ["taskset", "-c", "0", *argv]

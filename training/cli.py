@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from training.config import (
     load_settings,
 )
 from training.distributed import join
-from training.exits import BatchError, ConfigError, ExitCode, StopSignal
+from training.exits import ConfigError, ExitCode, StopSignal, configure_logging, exit_code
 from training.export import export_model
 from training.loop import Task, run_steps
 from training.pinn import PinnTask
@@ -69,29 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script; returns the exit code."""
     args = _parser().parse_args(argv)
-    _configure_logging()
-    try:
-        if args.command == "run":
-            return _run(args.config)
-        if args.command == "launch":
-            return _launch(args.config)
-        return _validate(args.config)
-    except BatchError as exc:
-        log.error("%s", exc.message)
-        return int(exc.code)
+    commands = {"run": _run, "launch": _launch, "validate": _validate}
+    return exit_code(lambda: commands[args.command](args.config), configure_logging("training"))
 
 
 @dataclass

@@ -13,28 +13,19 @@ import pytest
 import yaml
 
 from service.models import ModelRepository
-from tests.training.conftest import OSCILLATOR, cli, oscillator, write_config
+from tests.training.conftest import OSCILLATOR, cli, example, oscillator, write_config
 from training.exits import ExitCode
 from training.tracking import METRICS
 
-HEAT: dict[str, Any] = {
-    "kind": "pinn",
-    "problem": "heat_1d",
-    "parameters": {
-        "length": {"value": 50, "unit": "cm"},
-        "diffusivity": {"value": 4.2e-6, "unit": "m^2/s"},
-        "u_left": {"value": 20, "unit": "degC"},
-        "u_right": {"value": 80, "unit": "degC"},
-        "bump": {"value": 30, "unit": "K"},
-        "t_end": {"value": 4, "unit": "hour"},
-    },
-    "steps": 300,
-    "lbfgs_steps": 60,
-    "grid": 256,
-    "network": {"hidden": [32, 32], "n_features": 8},
-    "checkpoint_every": 100,
-    "log_every": 50,
-}
+HEAT = example(
+    "heat-rod",
+    steps=300,
+    lbfgs_steps=60,
+    grid=256,
+    network={"hidden": [32, 32], "n_features": 8},
+    checkpoint_every=100,
+    log_every=50,
+)
 
 
 def _final(folder: Path) -> dict[str, Any]:
