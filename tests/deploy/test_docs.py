@@ -126,7 +126,9 @@ def test_notes_render_with_a_curl_with_units(scenario: str, rendered: dict[str, 
     assert result.returncode == 0, result.stderr
     notes = result.stdout.split("\nNOTES:\n", 1)[1]
     if scenario not in API_SCENARIOS:
-        assert not rendered[scenario].of_kind("Service")
+        services = rendered[scenario].of_kind("Service")
+        owners = {s["metadata"]["labels"]["app.kubernetes.io/component"] for s in services}
+        assert "api" not in owners, owners
         assert "curl" not in notes, notes
         assert "export API=" not in notes, notes
         return

@@ -32,6 +32,11 @@ PASS_THROUGH = {
     "batch.config",  # the batch config file: the CLI validates it (`dimtensor-batch validate`)
     "batch.affinity",
     "batch.networkPolicy.extraEgress[]",
+    "training.config",  # the training config file: the CLI validates it (exit 2)
+    "training.extraEnv[]",
+    "training.extraEnvFrom[]",
+    "training.affinity",
+    "training.networkPolicy.extraEgress[]",
 }
 
 TYPOS = {
