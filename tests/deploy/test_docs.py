@@ -110,6 +110,13 @@ def test_deployment_guide_sections() -> None:
         "what survives a kill",
         "readwritemany",
         "### upgrading a job",
+        "## training jobs",
+        "pet_master_addr",
+        "publishnotreadyaddresses",
+        "trainjob",
+        "jobset",
+        "terminationgraceperiodseconds",
+        "training.gpu.enabled",
     ):
         assert topic in guide, topic
 
