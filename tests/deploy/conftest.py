@@ -37,6 +37,7 @@ PRESETS: dict[str, Path | None] = {
     "inference": CHART / "values-inference.yaml",
     "gpu": CHART / "values-gpu.yaml",
     "batch": CHART / "values-batch.yaml",
+    "training": CHART / "values-training.yaml",
 }
 CI_VALUES = {p.name.removesuffix("-values.yaml"): p for p in sorted((CHART / "ci").glob("*.yaml"))}
 SCENARIOS: dict[str, Path | None] = {**PRESETS, **CI_VALUES}
@@ -53,6 +54,8 @@ EXAMPLE_SETS: dict[str, tuple[str, ...]] = {
         "pdb.yaml",
     ),
     "values-examples-batch.yaml": ("batch-job.yaml",),
+    "values-examples-training.yaml": ("training-job.yaml",),
+    "values-examples-training-ddp.yaml": ("training-ddp.yaml",),
 }
 EXAMPLE_VALUES = sorted(EXAMPLES.glob("values-*.yaml"))
 EXAMPLE_MANIFESTS = sorted(p for p in EXAMPLES.glob("*.yaml") if p not in EXAMPLE_VALUES)
@@ -130,9 +133,10 @@ def merged_values(scenario: str) -> Doc:
     return result
 
 
-# Scenarios that deploy the API tier, and those that run the batch job.
+# Scenarios that deploy the API tier, those that run the batch job, and those that train.
 API_SCENARIOS = sorted(s for s in SCENARIOS if merged_values(s)["api"]["enabled"])
 BATCH_SCENARIOS = sorted(s for s in SCENARIOS if merged_values(s)["batch"]["enabled"])
+TRAINING_SCENARIOS = sorted(s for s in SCENARIOS if merged_values(s)["training"]["enabled"])
 
 
 @dataclass(frozen=True)

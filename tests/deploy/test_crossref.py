@@ -58,6 +58,7 @@ def declared_existing(values: Doc) -> dict[str, set[str]]:
     """Objects a scenario's values say exist outside the chart, by kind."""
     api = values.get("api", {})
     batch = values.get("batch", {})
+    training = values.get("training", {})
     out: dict[str, set[str]] = {
         "ConfigMap": set(),
         "Secret": set(),
@@ -68,6 +69,10 @@ def declared_existing(values: Doc) -> dict[str, set[str]]:
         out["PersistentVolumeClaim"].add(batch["persistence"]["existingClaim"])
     if batch.get("serviceAccountName"):
         out["ServiceAccount"].add(batch["serviceAccountName"])
+    if training.get("persistence", {}).get("existingClaim"):
+        out["PersistentVolumeClaim"].add(training["persistence"]["existingClaim"])
+    if training.get("serviceAccountName"):
+        out["ServiceAccount"].add(training["serviceAccountName"])
     account = api.get("serviceAccount", {})
     if not account.get("create", True) and account.get("name"):
         out["ServiceAccount"].add(account["name"])
@@ -82,8 +87,10 @@ def declared_existing(values: Doc) -> dict[str, set[str]]:
         out["Secret"].add(tls["secretName"])
     out["Secret"] |= set(values.get("imagePullSecrets", []))
     # Whatever the user passes through extraEnvFrom / extraVolumes is theirs to provide.
-    for key in ("extraEnvFrom", "extraVolumes", "extraEnv"):
-        for _, node in walk(api.get(key, [])):
+    keys = ("extraEnvFrom", "extraVolumes", "extraEnv")
+    extras = [tier.get(key, []) for tier in (api, training) for key in keys]
+    for extra in extras:
+        for _, node in walk(extra):
             if isinstance(node, dict):
                 for ref_key, kind in (
                     ("configMapRef", "ConfigMap"),
@@ -262,7 +269,8 @@ def test_every_workload_uses_the_one_image(scenario: str, rendered: dict[str, Re
     values = merged_values(scenario)
     workloads = {obj["kind"] for obj, _ in pod_specs(render.docs)}
     assert ("Deployment" in workloads) == values["api"]["enabled"]
-    assert bool(workloads & {"Job", "CronJob"}) == values["batch"]["enabled"]
+    jobs = values["batch"]["enabled"] or values["training"]["enabled"]
+    assert bool(workloads & {"Job", "CronJob"}) == jobs
 
 
 @pytest.mark.parametrize("scenario", ALL)
@@ -354,40 +362,50 @@ def test_config_change_rolls_the_pods() -> None:
 def test_optional_objects_follow_their_switches(scenario: str, rendered: dict[str, Render]) -> None:
     render = rendered[scenario]
     values = merged_values(scenario)
-    api, batch = values["api"], values["batch"]
+    api, batch, training = values["api"], values["batch"], values["training"]
     on = api["enabled"]
     min_pods = (
         api["autoscaling"]["minReplicas"] if api["autoscaling"]["enabled"] else api["replicaCount"]
     )
+
+    def component(doc: Doc) -> str:
+        value: str = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+        return value
+
+    def rendered_by(kind: str, owner: str) -> bool:
+        return any(component(d) == owner for d in render.of_kind(kind))
+
     expected = {
-        "Deployment": on,
-        "Service": on,
-        "HorizontalPodAutoscaler": on and api["autoscaling"]["enabled"],
-        "Ingress": on and api["ingress"]["enabled"],
-        "ServiceMonitor": on and api["metrics"]["serviceMonitor"]["enabled"],
-        "Secret": on and api["auth"]["enabled"] and not api["auth"]["existingSecret"],
-        "PodDisruptionBudget": on and api["pdb"]["enabled"] and min_pods > 1,
-        "ServiceAccount": on and api["serviceAccount"]["create"],
-        "Job": batch["enabled"] and not batch["schedule"]["enabled"],
-        "CronJob": batch["enabled"] and batch["schedule"]["enabled"],
+        ("Deployment", "api"): on,
+        ("Service", "api"): on,
+        ("HorizontalPodAutoscaler", "api"): on and api["autoscaling"]["enabled"],
+        ("Ingress", "api"): on and api["ingress"]["enabled"],
+        ("ServiceMonitor", "api"): on and api["metrics"]["serviceMonitor"]["enabled"],
+        ("Secret", "api"): on and api["auth"]["enabled"] and not api["auth"]["existingSecret"],
+        ("PodDisruptionBudget", "api"): on and api["pdb"]["enabled"] and min_pods > 1,
+        ("ServiceAccount", "api"): on and api["serviceAccount"]["create"],
+        ("Job", "batch"): batch["enabled"] and not batch["schedule"]["enabled"],
+        ("CronJob", "batch"): batch["enabled"] and batch["schedule"]["enabled"],
+        ("Job", "training"): training["enabled"],
+        ("Service", "training"): training["enabled"] and training["nodes"] > 1,
     }
-    for kind, wanted in expected.items():
-        assert bool(render.of_kind(kind)) == wanted, f"{scenario}: {kind}"
-    claims = {
-        d["metadata"]["labels"]["app.kubernetes.io/component"]
-        for d in render.of_kind("PersistentVolumeClaim")
-    }
+    for (kind, owner), wanted in expected.items():
+        assert rendered_by(kind, owner) == wanted, f"{scenario}: {kind} of {owner}"
+    owners = {(d["kind"], component(d)) for d in render.docs}
+    for kind in {k for k, _ in expected}:
+        assert {o for k, o in owners if k == kind} <= {o for k, o in expected if k == kind}, kind
+    claims = {component(d) for d in render.of_kind("PersistentVolumeClaim")}
     expected_claims = {"model-repository"} if values["modelRepository"]["type"] == "pvc" else set()
-    persistence = batch["persistence"]
-    if batch["enabled"] and persistence["enabled"] and not persistence["existingClaim"]:
-        expected_claims.add("batch")
+    for name, tier in (("batch", batch), ("training", training)):
+        persistence = tier["persistence"]
+        if tier["enabled"] and persistence["enabled"] and not persistence["existingClaim"]:
+            expected_claims.add(name)
     assert claims == expected_claims, scenario
-    policies = {
-        d["metadata"]["labels"]["app.kubernetes.io/component"]
-        for d in render.of_kind("NetworkPolicy")
-    }
+    policies = {component(d) for d in render.of_kind("NetworkPolicy")}
     assert ("api" in policies) == (on and api["networkPolicy"]["enabled"]), scenario
     assert ("batch" in policies) == (batch["enabled"] and batch["networkPolicy"]["enabled"])
+    training_policy = training["enabled"] and training["networkPolicy"]["enabled"]
+    assert ("training" in policies) == training_policy
 
 
 def test_api_disabled_renders_no_api_objects() -> None:

@@ -110,6 +110,13 @@ def test_deployment_guide_sections() -> None:
         "what survives a kill",
         "readwritemany",
         "### upgrading a job",
+        "## training jobs",
+        "pet_master_addr",
+        "publishnotreadyaddresses",
+        "trainjob",
+        "jobset",
+        "terminationgraceperiodseconds",
+        "training.gpu.enabled",
     ):
         assert topic in guide, topic
 
@@ -126,7 +133,9 @@ def test_notes_render_with_a_curl_with_units(scenario: str, rendered: dict[str, 
     assert result.returncode == 0, result.stderr
     notes = result.stdout.split("\nNOTES:\n", 1)[1]
     if scenario not in API_SCENARIOS:
-        assert not rendered[scenario].of_kind("Service")
+        services = rendered[scenario].of_kind("Service")
+        owners = {s["metadata"]["labels"]["app.kubernetes.io/component"] for s in services}
+        assert "api" not in owners, owners
         assert "curl" not in notes, notes
         assert "export API=" not in notes, notes
         return

@@ -140,6 +140,16 @@ def test_example_documented(path: Path) -> None:
             "batch.config.model=pendulum",
             ("ConfigMap", "dimtensor-batch"),
         ),
+        (
+            "values-examples-training.yaml",
+            "training.config.steps=100",
+            ("ConfigMap", "dimtensor-training"),
+        ),
+        (
+            "values-examples-training-ddp.yaml",
+            "training.nodes=3",
+            ("Service", "dimtensor-ddp-training"),
+        ),
     ],
 )
 def test_a_chart_change_is_a_drift(values: str, setting: str, key: Key) -> None:

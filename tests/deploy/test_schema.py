@@ -32,6 +32,11 @@ PASS_THROUGH = {
     "batch.config",  # the batch config file: the CLI validates it (`dimtensor-batch validate`)
     "batch.affinity",
     "batch.networkPolicy.extraEgress[]",
+    "training.config",  # the training config file: the CLI validates it (exit 2)
+    "training.extraEnv[]",
+    "training.extraEnvFrom[]",
+    "training.affinity",
+    "training.networkPolicy.extraEgress[]",
 }
 
 TYPOS = {
@@ -61,6 +66,16 @@ TYPOS = {
         "/batch/schedule/concurrencyPolicy",
     ),
     "cron with four fields": ("batch: {schedule: {cron: '0 3 * *'}}", "/batch/schedule/cron"),
+    "training key typo": ("training: {node: 2}", "'node'"),
+    "zero training nodes": ("training: {nodes: 0}", "/training/nodes"),
+    "unknown training device": ("training: {device: gpu}", "/training/device"),
+    "absolute checkpoint path": ("training: {checkpointPath: /etc}", "/training/checkpointPath"),
+    "checkpoint path leaving the claim": (
+        "training: {checkpointPath: a/../../x}",
+        "/training/checkpointPath",
+    ),
+    "training gpu typo": ("training: {gpu: {enable: true}}", "'enable'"),
+    "training config not a mapping": ("training: {config: 'kind: pinn'}", "/training/config"),
     "HPA policy typo": (
         "api: {autoscaling: {behavior: {scaleUp: {policies: [{type: Pod, value: 1}]}}}}",
         "/api/autoscaling/behavior/scaleUp/policies/0/type",
@@ -101,6 +116,17 @@ FAILS = {
     "batch checks with the API off": (
         "api: {enabled: false}\nbatch: {enabled: true}",
         "batch.config is empty",
+    ),
+    "training without config": ("training: {enabled: true}", "training.config is empty"),
+    "one-pod checkpoint claim on several nodes": (
+        "training: {enabled: true, config: {kind: pinn}, nodes: 2,"
+        " persistence: {accessModes: [ReadWriteOncePod]}}",
+        "ReadWriteOncePod lets one pod mount the checkpoints",
+    ),
+    "checkpoints in the model repository claim": (
+        "modelRepository: {type: existingClaim, existingClaim: shared}\n"
+        "training: {enabled: true, config: {kind: pinn}, persistence: {existingClaim: shared}}",
+        "the model repository and the training checkpoints are one claim (shared)",
     ),
     "HPA without metrics": (
         "api: {autoscaling: {enabled: true, targetCPUUtilizationPercentage: null}}",

@@ -206,10 +206,14 @@ seccompProfile:
 {{- printf "%s-batch" (include "dimtensor.fullname" .) | trunc 52 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* Name of the one-off Job: <fullname>-batch-<first 8 hex of the job spec's sha256>. A Job's pod template is immutable, so any change to it gives a new name: helm upgrade then creates the new Job and deletes the old one instead of failing. At most 59 characters, leaving room for "-<index>" in the pods' hostnames. */}}
+{{/* Name of a one-off Job: <base>-<first 8 hex of the sha256 of its spec>. A Job's pod template is immutable, so any change to it gives a new name: helm upgrade then creates the new Job and deletes the old one instead of failing. At most 59 characters, leaving room for "-<index>" in an Indexed Job's pod hostnames. Call with (dict "base" NAME "spec" TEXT). */}}
+{{- define "dimtensor.hashedJobName" -}}
+{{- printf "%s-%s" (.base | trunc 50 | trimSuffix "-") (.spec | sha256sum | trunc 8) -}}
+{{- end -}}
+
+{{/* Name of the batch tier's one-off Job: <fullname>-batch-<hash of the job spec>. */}}
 {{- define "dimtensor.batch.jobName" -}}
-{{- $base := include "dimtensor.batch.fullname" . | trunc 50 | trimSuffix "-" -}}
-{{- printf "%s-%s" $base (include "dimtensor.batch.jobSpec" . | sha256sum | trunc 8) -}}
+{{- include "dimtensor.hashedJobName" (dict "base" (include "dimtensor.batch.fullname" .) "spec" (include "dimtensor.batch.jobSpec" .)) -}}
 {{- end -}}
 
 {{/* Selector labels of the batch pods (the NetworkPolicy's podSelector). */}}
@@ -390,6 +394,303 @@ template:
     {{- include "dimtensor.batch.podSpec" . | nindent 4 }}
 {{- end -}}
 
+{{/* Name of the training tier's ConfigMap, claim, headless Service and NetworkPolicy: <fullname>-training. */}}
+{{- define "dimtensor.training.fullname" -}}
+{{- printf "%s-training" (include "dimtensor.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels of the training pods (the NetworkPolicy's podSelector and peers, the headless Service). */}}
+{{- define "dimtensor.training.selectorLabels" -}}
+{{ include "dimtensor.selectorLabels" . }}
+app.kubernetes.io/component: training
+{{- end -}}
+
+{{/* Labels of the training tier's resources. */}}
+{{- define "dimtensor.training.labels" -}}
+{{ include "dimtensor.labels" . }}
+app.kubernetes.io/component: training
+{{- end -}}
+
+{{/* Claim holding the checkpoints: existingClaim, else <fullname>-training. */}}
+{{- define "dimtensor.training.claimName" -}}
+{{- default (include "dimtensor.training.fullname" .) .Values.training.persistence.existingClaim -}}
+{{- end -}}
+
+{{/* Access modes of the chart's checkpoint claim: the value, else ReadWriteOnce on one node and ReadWriteMany on several (every node's pod mounts it, rank 0 writes). */}}
+{{- define "dimtensor.training.accessModes" -}}
+{{- $p := .Values.training.persistence -}}
+{{- if $p.accessModes -}}
+{{- toYaml $p.accessModes -}}
+{{- else if include "dimtensor.training.multiNode" . -}}
+- ReadWriteMany
+{{- else -}}
+- ReadWriteOnce
+{{- end -}}
+{{- end -}}
+
+{{/* Where the checkpoint claim is mounted, and the run's checkpoint folder on it (TRAIN_CHECKPOINT_DIR). */}}
+{{- define "dimtensor.training.checkpointMount" -}}/checkpoints{{- end -}}
+{{- define "dimtensor.training.checkpointDir" -}}
+{{- printf "%s/%s" (include "dimtensor.training.checkpointMount" .) (default (include "dimtensor.fullname" .) .Values.training.checkpointPath) -}}
+{{- end -}}
+
+{{/* Where rank 0 exports the model (TRAIN_EXPORT_REPOSITORY): the model repository the API reads when it is a claim (mounted read-write in the training pods), else <checkpoint mount>/models. */}}
+{{- define "dimtensor.training.exportRepository" -}}
+{{- if include "dimtensor.modelClaimName" . -}}
+{{- .Values.modelRepository.mountPath -}}
+{{- else -}}
+{{- printf "%s/models" (include "dimtensor.training.checkpointMount" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Directory the training config is mounted in, and the file the CLI is given. */}}
+{{- define "dimtensor.training.configDir" -}}/etc/dimtensor-train{{- end -}}
+{{- define "dimtensor.training.configFile" -}}{{ include "dimtensor.training.configDir" . }}/config.yaml{{- end -}}
+
+{{/* The config file's text: the ConfigMap's config.yaml and the source of checksum/config. */}}
+{{- define "dimtensor.training.configYaml" -}}
+{{- toYaml .Values.training.config -}}
+{{- end -}}
+
+{{/* Processes per node (PET_NPROC_PER_NODE): the value, else gpu.count with the GPU on, else 1. */}}
+{{- define "dimtensor.training.nprocPerNode" -}}
+{{- $t := .Values.training -}}
+{{- if not (kindIs "invalid" $t.nprocPerNode) -}}{{ $t.nprocPerNode }}{{- else if $t.gpu.enabled -}}{{ $t.gpu.count }}{{- else -}}1{{- end -}}
+{{- end -}}
+
+{{/* "true" when the run spans several nodes: an Indexed Job, one pod per node, found through the headless Service. */}}
+{{- define "dimtensor.training.multiNode" -}}
+{{- if gt (int .Values.training.nodes) 1 -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when torchrun starts the workers (`dimtensor-train launch`): several nodes, or several processes on one. */}}
+{{- define "dimtensor.training.distributed" -}}
+{{- if or (include "dimtensor.training.multiNode" .) (gt (int (include "dimtensor.training.nprocPerNode" .)) 1) -}}true{{- end -}}
+{{- end -}}
+
+{{/* torchrun's rendezvous port on index 0 (PET_MASTER_PORT), the Kubeflow default. */}}
+{{- define "dimtensor.training.rendezvousPort" -}}29500{{- end -}}
+
+{{/* backoffLimit: the value, else 3 per node (one crash of a multi-node run usually ends every node's pod). */}}
+{{- define "dimtensor.training.backoffLimit" -}}
+{{- $t := .Values.training -}}
+{{- if kindIs "invalid" $t.backoffLimit -}}{{ mul 3 $t.nodes }}{{- else -}}{{ $t.backoffLimit }}{{- end -}}
+{{- end -}}
+
+{{/* TRAIN_DEVICE: the value, else cuda with the GPU on (fail rather than train on the CPU), else cpu. */}}
+{{- define "dimtensor.training.device" -}}
+{{- $t := .Values.training -}}
+{{- if $t.device -}}{{ $t.device }}{{- else if $t.gpu.enabled -}}cuda{{- else -}}cpu{{- end -}}
+{{- end -}}
+
+{{/* Resources of the training container: training.resources, plus nvidia.com/gpu = gpu.count in requests and limits with the GPU on. */}}
+{{- define "dimtensor.training.resources" -}}
+{{- $t := .Values.training -}}
+{{- $res := deepCopy (default dict $t.resources) -}}
+{{- if $t.gpu.enabled -}}
+{{- $gpu := dict "nvidia.com/gpu" $t.gpu.count -}}
+{{- $_ := set $res "requests" (merge (deepCopy $gpu) (default dict $res.requests)) -}}
+{{- $_ := set $res "limits" (merge (deepCopy $gpu) (default dict $res.limits)) -}}
+{{- end -}}
+{{- with $res }}{{ toYaml . }}{{ end -}}
+{{- end -}}
+
+{{/* Name of the training Job: <fullname>-training-<hash of its spec>; the spec is hashed without the name (PET_MASTER_ADDR holds it). */}}
+{{- define "dimtensor.training.jobName" -}}
+{{- include "dimtensor.hashedJobName" (dict "base" (include "dimtensor.training.fullname" .) "spec" (include "dimtensor.training.jobSpec" (dict "context" . "jobName" ""))) -}}
+{{- end -}}
+
+{{/* Pod spec of the training pods: the API pods' security and image, the config read-only at configFile, the checkpoint claim at /checkpoints, the model repository claim read-write (the export), /tmp and a memory-backed /dev/shm. Call with (dict "context" $ "jobName" NAME). */}}
+{{- define "dimtensor.training.podSpec" -}}
+{{- $ctx := .context -}}
+{{- $t := $ctx.Values.training -}}
+{{- $nodeSelector := deepCopy (default dict $t.nodeSelector) -}}
+{{- $tolerations := default list $t.tolerations -}}
+{{- if $t.gpu.enabled -}}
+{{- $nodeSelector = merge $nodeSelector (deepCopy (default dict $t.gpu.nodeSelector)) -}}
+{{- $tolerations = concat $tolerations (default list $t.gpu.tolerations) -}}
+{{- end -}}
+{{- $port := include "dimtensor.training.rendezvousPort" $ctx -}}
+{{- $claim := include "dimtensor.modelClaimName" $ctx -}}
+restartPolicy: Never
+serviceAccountName: {{ default "default" $t.serviceAccountName }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+{{- with include "dimtensor.imagePullSecrets" $ctx }}
+{{ . }}
+{{- end }}
+{{- with $t.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with $t.runtimeClassName }}
+runtimeClassName: {{ . }}
+{{- end }}
+{{- if include "dimtensor.training.multiNode" $ctx }}
+subdomain: {{ include "dimtensor.training.fullname" $ctx }}
+{{- end }}
+terminationGracePeriodSeconds: {{ $t.terminationGracePeriodSeconds }}
+securityContext:
+  {{- include "dimtensor.podSecurityContext" $ctx | nindent 2 }}
+{{- with $nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $t.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+containers:
+  - name: training
+    image: {{ include "dimtensor.image" $ctx }}
+    imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
+    command: ["dimtensor-train", {{ if include "dimtensor.training.distributed" $ctx }}"launch"{{ else }}"run"{{ end }}, {{ include "dimtensor.training.configFile" $ctx | quote }}]
+    {{- if include "dimtensor.training.multiNode" $ctx }}
+    ports:
+      - name: rendezvous
+        containerPort: {{ $port }}
+        protocol: TCP
+    {{- end }}
+    env:
+      - name: TRAIN_CHECKPOINT_DIR
+        value: {{ include "dimtensor.training.checkpointDir" $ctx | quote }}
+      - name: TRAIN_EXPORT_REPOSITORY
+        value: {{ include "dimtensor.training.exportRepository" $ctx | quote }}
+      - name: TRAIN_DEVICE
+        value: {{ include "dimtensor.training.device" $ctx | quote }}
+      - name: HOME
+        value: /tmp
+      - name: TORCH_THREADS
+        value: {{ $t.torchThreads | quote }}
+      - name: OMP_NUM_THREADS
+        value: {{ $t.torchThreads | quote }}
+      {{- if include "dimtensor.training.distributed" $ctx }}
+      - name: PET_NNODES
+        value: {{ $t.nodes | quote }}
+      - name: PET_NPROC_PER_NODE
+        value: {{ include "dimtensor.training.nprocPerNode" $ctx | quote }}
+      {{- if include "dimtensor.training.multiNode" $ctx }}
+      - name: PET_MASTER_ADDR
+        value: {{ printf "%s-0.%s" .jobName (include "dimtensor.training.fullname" $ctx) | quote }}
+      {{- else }}
+      - name: PET_NODE_RANK
+        value: "0"
+      - name: PET_MASTER_ADDR
+        value: "127.0.0.1"
+      {{- end }}
+      - name: PET_MASTER_PORT
+        value: {{ $port | quote }}
+      {{- end }}
+      {{- with $t.extraEnv }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    {{- with $t.extraEnvFrom }}
+    envFrom:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    securityContext:
+      {{- include "dimtensor.containerSecurityContext" $ctx | nindent 6 }}
+    {{- with include "dimtensor.training.resources" $ctx }}
+    resources:
+      {{- . | nindent 6 }}
+    {{- end }}
+    volumeMounts:
+      - name: config
+        mountPath: {{ include "dimtensor.training.configDir" $ctx }}
+        readOnly: true
+      - name: checkpoints
+        mountPath: {{ include "dimtensor.training.checkpointMount" $ctx }}
+      - name: tmp
+        mountPath: /tmp
+      - name: dshm
+        mountPath: /dev/shm
+      {{- if $claim }}
+      - name: models
+        mountPath: {{ $ctx.Values.modelRepository.mountPath }}
+      {{- end }}
+volumes:
+  - name: config
+    configMap:
+      name: {{ include "dimtensor.training.fullname" $ctx }}
+      items:
+        - key: config.yaml
+          path: config.yaml
+  - name: checkpoints
+    {{- if $t.persistence.enabled }}
+    persistentVolumeClaim:
+      claimName: {{ include "dimtensor.training.claimName" $ctx }}
+    {{- else }}
+    emptyDir: {}
+    {{- end }}
+  - name: tmp
+    emptyDir:
+      sizeLimit: {{ $t.tmpSizeLimit }}
+  - name: dshm
+    emptyDir:
+      medium: Memory
+      sizeLimit: {{ $t.shmSizeLimit }}
+  {{- if $claim }}
+  - name: models
+    persistentVolumeClaim:
+      claimName: {{ $claim }}
+  {{- end }}
+{{- end -}}
+
+{{/* Spec of the training Job: one pod (`dimtensor-train run`, or `launch` for several processes), or with nodes > 1 an Indexed Job of one pod per node whose index is torchrun's node rank; the podFailurePolicy follows the CLI's exit codes (2 FailJob, 75 Ignore). Call with (dict "context" $ "jobName" NAME). */}}
+{{- define "dimtensor.training.jobSpec" -}}
+{{- $ctx := .context -}}
+{{- $t := $ctx.Values.training -}}
+{{- if include "dimtensor.training.multiNode" $ctx -}}
+completionMode: Indexed
+completions: {{ $t.nodes }}
+parallelism: {{ $t.nodes }}
+{{- else -}}
+completions: 1
+parallelism: 1
+{{- end }}
+backoffLimit: {{ include "dimtensor.training.backoffLimit" $ctx }}
+podReplacementPolicy: Failed
+{{- if not (kindIs "invalid" $t.activeDeadlineSeconds) }}
+activeDeadlineSeconds: {{ $t.activeDeadlineSeconds }}
+{{- end }}
+{{- if not (kindIs "invalid" $t.ttlSecondsAfterFinished) }}
+ttlSecondsAfterFinished: {{ $t.ttlSecondsAfterFinished }}
+{{- end }}
+podFailurePolicy:
+  rules:
+    - action: Ignore
+      onPodConditions:
+        - type: DisruptionTarget
+          status: "True"
+    - action: FailJob
+      onExitCodes:
+        containerName: training
+        operator: In
+        values: [2]
+    - action: Ignore
+      onExitCodes:
+        containerName: training
+        operator: In
+        values: [75]
+template:
+  metadata:
+    labels:
+      {{- include "dimtensor.training.labels" $ctx | nindent 6 }}
+      {{- with $t.podLabels }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    annotations:
+      checksum/config: {{ include "dimtensor.training.configYaml" $ctx | sha256sum }}
+      {{- with merge (deepCopy $t.podAnnotations) $ctx.Values.commonAnnotations }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+  spec:
+    {{- include "dimtensor.training.podSpec" . | nindent 4 }}
+{{- end -}}
+
 {{/* Checks across values that the schema cannot express; fails the render with every message. */}}
 {{- define "dimtensor.validateValues" -}}
 {{- $msgs := list -}}
@@ -444,6 +745,18 @@ template:
 {{- end -}}
 {{- if and $b.persistence.enabled (not $b.persistence.existingClaim) (has "ReadWriteOncePod" $b.persistence.accessModes) (gt (int $b.parallelism) 1) -}}
 {{- $msgs = append $msgs "batch.persistence.accessModes ReadWriteOncePod lets one pod at a time mount the output: set batch.parallelism to 1" -}}
+{{- end -}}
+{{- end -}}
+{{- $t := .Values.training -}}
+{{- if $t.enabled -}}
+{{- if not $t.config -}}
+{{- $msgs = append $msgs "training.config is empty: give the training config file as a mapping (values-training.yaml has the damped oscillator)" -}}
+{{- end -}}
+{{- if and $t.persistence.enabled (not $t.persistence.existingClaim) (has "ReadWriteOncePod" $t.persistence.accessModes) (gt (int $t.nodes) 1) -}}
+{{- $msgs = append $msgs "training.persistence.accessModes ReadWriteOncePod lets one pod mount the checkpoints, but every node's pod does: use ReadWriteMany (the default for training.nodes > 1)" -}}
+{{- end -}}
+{{- if and $t.persistence.enabled (include "dimtensor.modelClaimName" .) (eq (include "dimtensor.modelClaimName" .) (include "dimtensor.training.claimName" .)) -}}
+{{- $msgs = append $msgs (printf "the model repository and the training checkpoints are one claim (%s): give training its own claim, or serve the export from another release (deploy/README.md \"Training jobs\")" (include "dimtensor.training.claimName" .)) -}}
 {{- end -}}
 {{- end -}}
 {{- if $msgs -}}
