@@ -17,10 +17,13 @@ import argparse
 import json
 import logging
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import torch
@@ -132,17 +135,38 @@ def _validate(path: Path) -> int:
 
 
 def _launch(path: Path) -> int:
-    """Validate here (a config error exits 2 before any process starts), then become
-    torchrun; the node rank of an Indexed Job is its completion index."""
+    """Validate here (a config error exits 2 before any process starts), then run torchrun
+    as a child; the node rank of an Indexed Job is its completion index.
+
+    SIGTERM and SIGINT are passed on to torchrun (which passes them to its workers: they
+    agree on a step, rank 0 saves, they exit 75); torchrun itself then exits 1, so a
+    launch that was signalled exits 75 itself, and a Job's podFailurePolicy reads one
+    code whether the run had one process or many."""
     _build(path)
     env = dict(os.environ)
     if "PET_NODE_RANK" not in env and env.get("JOB_COMPLETION_INDEX", "").isdigit():
         env["PET_NODE_RANK"] = env["JOB_COMPLETION_INDEX"]
     argv = [sys.executable, "-m", "torch.distributed.run", "--module", "training", "run", str(path)]
     log.info("launching: %s", " ".join(argv[1:]))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, argv, env)  # noqa: S606 - a fixed argv: this Python, torchrun
+    child = subprocess.Popen(argv, env=env)  # noqa: S603 - a fixed argv: this Python, torchrun
+    received: list[int] = []
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        child.send_signal(signum)
+
+    previous = [signal.signal(sig, forward) for sig in StopSignal.SIGNALS]
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in zip(StopSignal.SIGNALS, previous, strict=True):
+            signal.signal(sig, handler)
+    if received and code != 0:
+        log.warning(
+            "stopped by %s: the workers saved a checkpoint", signal.Signals(received[0]).name
+        )
+        return ExitCode.INTERRUPTED
+    return code
 
 
 def _run(path: Path) -> int:

@@ -40,8 +40,8 @@ from tests.deploy.conftest import (
 
 # The CLI's exit codes (training.exits.ExitCode, by name) and the podFailurePolicy action each
 # one maps to, in the order of the rules; None: no rule (OK ends the pod well; a crash counts
-# against backoffLimit, the Job's default). Under torchrun a worker's 75 may reach the pod as
-# another code: the DisruptionTarget rule, first, covers preemption and eviction anyway.
+# against backoffLimit, the Job's default). Under torchrun `launch` turns a signalled stop
+# (torchrun's own 1) into 75; the DisruptionTarget rule, first, covers preemption anyway.
 EXIT_CODES: dict[int, tuple[str, str | None]] = {
     2: ("CONFIG", "FailJob"),  # refused before the first step: a retry fails alike
     75: ("INTERRUPTED", "Ignore"),  # SIGTERM, checkpoint saved: the replacement resumes
@@ -719,3 +719,36 @@ def test_notes_warn_about_lost_checkpoints_and_single_node_claims() -> None:
     assert "WARNING: training.nodes is 2 but the checkpoint claim is not ReadWriteMany" in text
     text = notes(PRESET, "--set", "api.enabled=true", "--set", "modelRepository.type=pvc")
     assert f"WARNING: the model repository claim {FULLNAME}-models is not ReadWriteMany" in text
+
+
+def test_the_exit_code_table_is_the_clis() -> None:
+    """EXIT_CODES names training.exits.ExitCode members by the numbers the CLI exits with,
+    and every code a training pod can end with has a row."""
+    from training.exits import ExitCode
+
+    assert {code: ExitCode[name].value for code, (name, _) in EXIT_CODES.items()} == {
+        code: code for code in EXIT_CODES
+    }
+    training_codes = {ExitCode.OK, ExitCode.CRASH, ExitCode.CONFIG, ExitCode.INTERRUPTED}
+    assert {ExitCode(code) for code in EXIT_CODES} == training_codes
+
+
+def test_every_deployed_training_config_passes_the_clis_validate(
+    rendered: dict[str, Render], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the chart and the examples mount is a config `dimtensor-train validate` accepts,
+    with the pod's own TRAIN_* environment (its volumes mapped into a temporary folder)."""
+    from training.cli import main
+
+    sources: list[tuple[str, list[Doc]]] = [(s, rendered[s].docs) for s in TRAINING_SCENARIOS]
+    for example in ("training-job.yaml", "training-ddp.yaml"):
+        sources.append((example, load_docs((EXAMPLES / example).read_text(encoding="utf-8"))))
+    for where, docs in sources:
+        config = yaml.safe_load(the(docs, "ConfigMap")["data"]["config.yaml"])
+        variables = env(container(pod_of(the(docs, "Job"))))
+        for name in ("TRAIN_CHECKPOINT_DIR", "TRAIN_EXPORT_REPOSITORY"):
+            monkeypatch.setenv(name, str(tmp_path / where / variables[name].lstrip("/")))
+        monkeypatch.setenv("TRAIN_DEVICE", "cpu")  # a GPU scenario, validated on this machine
+        path = tmp_path / f"{where}.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        assert main(["validate", str(path)]) == 0, where

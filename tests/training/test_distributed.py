@@ -3,6 +3,8 @@ Kubeflow's PET_* environment, follow the one-process run with the same global ba
 
 from __future__ import annotations
 
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +63,30 @@ def test_launch_refuses_a_bad_config_before_starting_anything(
     assert proc.returncode == ExitCode.CONFIG
     assert "navier_stokes" in err
     assert "launching" not in err
+
+
+def test_sigterm_under_torchrun_saves_once_and_launch_exits_75(tmp_path: Path) -> None:
+    """The pod's SIGTERM reaches launch (PID 1), torchrun and both workers; they agree on a
+    step, rank 0 saves it, and launch exits 75, not torchrun's 1 (resuming: test_resume.py)."""
+    config = write_config(tmp_path, oscillator(steps=3000, lbfgs_steps=0, checkpoint_every=50))
+    env = {
+        "PET_NNODES": "1",
+        "PET_NPROC_PER_NODE": "2",
+        "PET_MASTER_ADDR": "127.0.0.1",
+        "PET_MASTER_PORT": str(free_port()),
+        "OMP_NUM_THREADS": "1",
+    }
+    proc = process("launch", config, env=env)
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "ckpt").glob("step-*/COMMITTED")):
+        assert proc.poll() is None, "the run ended before its first checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert "stopped by SIGTERM: the workers saved a checkpoint" in err
+    stopped = int(err.split("stopped by a signal at step ")[1].split()[0])
+    assert (tmp_path / "ckpt" / f"step-{stopped:08d}" / "COMMITTED").is_file()
+    assert err.count("stopped by a signal at step") == 2  # both ranks, the same step
+    assert len(set(err.split("stopped by a signal at step ")[i].split()[0] for i in (1, 2))) == 1
