@@ -2,7 +2,7 @@
 
     dimtensor-train run CONFIG        train (resuming from the newest checkpoint), then export
     dimtensor-train validate CONFIG   every unit and dimension check, nothing trained
-    dimtensor-train launch CONFIG     validate, then exec torchrun on ``run`` (several
+    dimtensor-train launch CONFIG     validate, then torchrun on ``run`` as a child (several
                                       processes or nodes; Kubeflow's PET_* contract)
 
 From ``main`` to the weights: ``load_config`` -> ``_build`` (``training.problems.problem_for``
