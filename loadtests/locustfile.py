@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -397,12 +398,31 @@ def judge(call: Call, status: int, ctype: str, text: str) -> str | None:
 
 
 def parse_plan(text: str) -> list[tuple[str, float, float]]:
-    """``low:60:20,high:300:90`` -> [("low", 60.0, 20.0), ("high", 300.0, 90.0)]."""
+    """``low:60:20,high:300:90`` -> [("low", 60.0, 20.0), ("high", 300.0, 90.0)].
+    ``@PATH`` reads the same text from a file, again whenever it changes (``hpa_check``
+    writes the high phase once it has calibrated it)."""
+    if text.startswith("@"):
+        text = _plan_file(text[1:])
     phases = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, seconds, rps = part.split(":")
         phases.append((name, float(seconds), float(rps)))
     return phases
+
+
+_PLAN_CACHE: dict[str, tuple[float, str]] = {}
+
+
+def _plan_file(path: str) -> str:
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return ""
+    cached = _PLAN_CACHE.get(path)
+    if cached is None or cached[0] != mtime:
+        with open(path, encoding="utf-8") as f:
+            _PLAN_CACHE[path] = (mtime, f.read().strip())
+    return _PLAN_CACHE[path][1]
 
 
 class Shape(LoadTestShape):
