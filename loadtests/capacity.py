@@ -234,7 +234,7 @@ def plan(
     ceiling = 100 * figures.saturated_cpu_cores / chart.cpu_request / (1 + surge)
     meeting = [lv.share * 100 for lv in figures.levels if lv.p95_ms <= p95_ms]
     best = min(max(meeting, default=0.0), ceiling)
-    recommended = int(5 * math.floor(best / 5))
+    recommended = int(5 * round(best / 5))
     reason = (
         f"p95 <= {p95_ms:g} ms up to {max(meeting, default=0):.0f} % of the request; "
         f"a {surge:.0%} surge on running pods needs <= {ceiling:.0f} %"
@@ -433,6 +433,12 @@ def render(figures: Figures, chart: Chart, p: Plan, args: argparse.Namespace) ->
         f"{chart.memory_request_mib:.0f}Mi | 1.5 x the pod's RSS, in 128 MiB steps |",
         f"| resources.limits.memory | {p.memory_limit_mib}Mi | "
         f"{chart.memory_limit_mib or 0:.0f}Mi | 2 x the request |",
+        "",
+        f"Memory: the pod's RSS is {100 * figures.rss_mib / chart.memory_request_mib:.0f} % of "
+        f"the chart's request; the HPA's memory target is "
+        f"{args.memory_target or 'not set'}{' %' if args.memory_target else ''} (RSS does not "
+        "grow with load here, so a memory target above the idle share never scales on its own, "
+        "and one below it would hold the HPA at maxReplicas).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -452,7 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", type=Path, help="reuse a figures.json instead of measuring")
     parser.add_argument("--out", type=Path, default=Path("out/capacity"), help="report folder")
     args = parser.parse_args(argv)
-    chart = Chart.from_values(chart_values(args.values))
+    values = chart_values(args.values)
+    chart = Chart.from_values(values)
+    args.memory_target = values["api"]["autoscaling"].get("targetMemoryUtilizationPercentage")
     if args.figures:
         raw = json.loads(args.figures.read_text(encoding="utf-8"))
         raw["levels"] = tuple(Level(**lv) for lv in raw["levels"])

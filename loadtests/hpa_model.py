@@ -122,13 +122,12 @@ def recommend(spec: HpaSpec, ready: int, unready: int, utilisation: float) -> in
     ratio = utilisation / target
     if abs(ratio - 1) <= spec.tolerance or ready == 0:
         return current
-    desired = math.ceil(ratio * ready)
-    if desired > current and unready:
-        ratio = utilisation * ready / (target * current)
+    if ratio > 1 and unready:
+        ratio = utilisation * ready / (target * current)  # the unready pods at 0 %
         if ratio <= 1 + spec.tolerance:
-            return current
-        desired = math.ceil(ratio * current)
-    return desired
+            return current  # counting them reverses or stops the scale-up
+        return math.ceil(ratio * current)
+    return math.ceil(ratio * ready)
 
 
 def scale_limit(rules: Rules, start_replicas: int, up: bool) -> int:

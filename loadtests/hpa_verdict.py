@@ -304,7 +304,7 @@ def _scale_out(
     if rise is None:
         out.append(
             Criterion(
-                f"scale-out starts at {t_late:g} s",
+                f"scale-out after the step at {t_early:g}-{t_late:g} s",
                 False,
                 f"replicas never rose above {base} in this high phase",
             )
@@ -314,7 +314,7 @@ def _scale_out(
         ok = latest >= lower and earliest <= upper
         out.append(
             Criterion(
-                f"scale-out starts at {t_late:g} s",
+                f"scale-out after the step at {t_early:g}-{t_late:g} s",
                 ok,
                 f"replicas rose {base} -> {rise[1].current_replicas} {earliest:g}-{latest:g} s "
                 f"after the step; allowed {lower:g}-{upper:g} s",
@@ -369,12 +369,12 @@ def _scale_in(
             f"replicas never fell below {base}; the low phase lasted {seen:g} s, "
             f"the bound is {upper:g} s"
         )
-        out.append(Criterion(f"scale-in after {t_late:g} s", False, why))
+        out.append(Criterion(f"scale-in after the step at {t_early:g}-{t_late:g} s", False, why))
     else:
         earliest, latest = fall[0].t_s - t_late, fall[1].t_s - t_early
         out.append(
             Criterion(
-                f"scale-in after {t_late:g} s",
+                f"scale-in after the step at {t_early:g}-{t_late:g} s",
                 latest >= window and earliest <= upper and not rose,
                 f"replicas fell {base} -> {fall[1].current_replicas} {earliest:g}-{latest:g} s "
                 f"after the step; allowed {window:g}-{upper:g} s"

@@ -28,8 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from loadtests.hpa_model import Controller, HpaSpec  # noqa: E402
-from loadtests.local import cpu_seconds, tree  # noqa: E402
+from loadtests.hpa_model import Controller, HpaSpec
+from loadtests.local import cpu_seconds, tree
 
 
 def _cpu_at(samples: list[list[float]], t: float) -> float:
@@ -53,8 +53,8 @@ def advance(cluster: dict[str, Any], state: dict[str, Any], now: float) -> None:
     state.setdefault("created", [now - 3600.0] * spec.min_replicas)
     state.setdefault("last_sync", now)
     controller = Controller(spec)
-    controller.history = [tuple(h) for h in state.get("history", [])]  # type: ignore[misc]
-    controller.events = [tuple(e) for e in state.get("events", [])]  # type: ignore[misc]
+    controller.history = [tuple(h) for h in state.get("history", [])]
+    controller.events = [tuple(e) for e in state.get("events", [])]
     sync, window = float(cluster["sync_period_s"]), float(cluster["metrics_window_s"])
     start = float(cluster["pod_start_s"])
     request = float(cluster["cpu_request_m"]) / 1000
