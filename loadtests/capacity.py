@@ -175,6 +175,17 @@ class Figures:
     levels: tuple[Level, ...]
     rss_mib: float  # the pod's processes after the load
     generator_busiest_percent: float  # Locust's busiest process during the saturation run
+    load_average: tuple[float, float] = (0.0, 0.0)  # the machine's 1-min load, before and after
+
+    @property
+    def worker_cores(self) -> float:
+        """What one worker can use: a full core (one event loop; the GIL), or more if seen."""
+        return max(1.0, self.saturated_cpu_cores)
+
+    @property
+    def contended(self) -> bool:
+        """The worker did not reach a full core although Locust had room: others competed."""
+        return self.saturated_cpu_cores < 0.9 and self.generator_busiest_percent < 90
 
 
 def pod_rps_at(figures: Figures, cpu_request: float, utilisation_percent: float) -> float:
@@ -231,7 +242,7 @@ def plan(
     # The target: the highest measured share whose p95 meets the objective, and no higher than
     # what leaves room for a `surge` above it on the pods already running while new ones start
     # (a worker tops out at its saturation CPU).
-    ceiling = 100 * figures.saturated_cpu_cores / chart.cpu_request / (1 + surge)
+    ceiling = 100 * figures.worker_cores / chart.cpu_request / (1 + surge)
     meeting = [lv.share * 100 for lv in figures.levels if lv.p95_ms <= p95_ms]
     best = min(max(meeting, default=0.0), ceiling)
     recommended = int(5 * round(best / 5))
@@ -242,7 +253,7 @@ def plan(
     needed_base = math.ceil(base_rps / pod_rps) if pod_rps else 0
     min_replicas = max(2, needed_base) + 1  # the PDB lets one pod go at a time
     max_replicas = max(min_replicas, math.ceil(peak_rps / pod_rps) + 1) if pod_rps else 0
-    cpu_request = round(figures.saturated_cpu_cores * chart.workers, 1)  # one worker's, x workers
+    cpu_request = round(figures.worker_cores * chart.workers, 1)
     memory_request = int(128 * math.ceil(1.5 * figures.rss_mib / 128))
     step = simulate(
         chart.hpa,
@@ -323,6 +334,7 @@ def measure(chart: Chart, seconds: float, work: Path) -> Figures:
     saturation, then the pod's settings (the same server when a pod is one worker)."""
     from loadtests.slo import machine
 
+    before = os.getloadavg()[0]
     server_cores, load_cores = split_cores(1)
     shared = server_cores == load_cores
     pinned = None if shared else load_cores
@@ -360,7 +372,7 @@ def measure(chart: Chart, seconds: float, work: Path) -> Figures:
             target = (chart.hpa.cpu_target_percent or 100) / 100
             levels = []
             for share in sorted({*LEVELS, target}):
-                if share * chart.cpu_request > 0.95 * sat_cores:
+                if share * chart.cpu_request > 0.95:
                     continue  # more than the server's one core can show
                 rate = share * chart.cpu_request / cost
                 users = max(1, math.ceil(rate / 10))
@@ -378,7 +390,10 @@ def measure(chart: Chart, seconds: float, work: Path) -> Figures:
                     )
                 )
             rss = rss_mib(pod.pids())
-    return Figures(machine(), sat_rps, sat_cores, cost, tuple(levels), rss, busiest)
+    after = os.getloadavg()[0]
+    return Figures(
+        machine(), sat_rps, sat_cores, cost, tuple(levels), rss, busiest, (before, after)
+    )
 
 
 def render(figures: Figures, chart: Chart, p: Plan, args: argparse.Namespace) -> str:
@@ -393,12 +408,20 @@ def render(figures: Figures, chart: Chart, p: Plan, args: argparse.Namespace) ->
         f"using {figures.saturated_cpu_cores:.2f} cores: {1000 * figures.cpu_s_per_request:.3f} "
         f"CPU ms per request (Locust's busiest process {figures.generator_busiest_percent:.0f} %"
         " of a core). Pod RSS after the load (master and workers): "
-        f"{figures.rss_mib:.0f} MiB.",
+        f"{figures.rss_mib:.0f} MiB. Load average (1 min) {figures.load_average[0]:.1f} "
+        f"before, {figures.load_average[1]:.1f} after.",
         "",
         "| offered share of the request | offered req/s | achieved req/s | server CPU cores "
         "| p50 ms | p95 ms | p99 ms | mean ms |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    if figures.contended:
+        lines[2:2] = [
+            f"**Contended run**: the worker used {figures.saturated_cpu_cores:.2f} of its core at "
+            "saturation while Locust had room: other processes competed for this machine. The "
+            "CPU cost per request stands; the rates and latencies do not. Run again when quiet.",
+            "",
+        ]
     for lv in figures.levels:
         lines.append(
             f"| {lv.share:.0%} | {lv.offered_rps:,.0f} | {lv.rps:,.0f} | {lv.cpu_cores:.2f} | "
@@ -428,7 +451,8 @@ def render(figures: Figures, chart: Chart, p: Plan, args: argparse.Namespace) ->
         f"| maxReplicas | {p.max_replicas} | {hpa.max_replicas} | peak {args.peak_rps:g} "
         "req/s at the target plus one |",
         f"| resources.requests.cpu | {p.cpu_request:g} | {chart.cpu_request:g} | what "
-        f"{chart.workers} worker(s) use at saturation (limit: {limit}) |",
+        f"{chart.workers} worker(s) can use: a full core each (measured "
+        f"{figures.saturated_cpu_cores:.2f} at saturation; limit: {limit}) |",
         f"| resources.requests.memory | {p.memory_request_mib}Mi | "
         f"{chart.memory_request_mib:.0f}Mi | 1.5 x the pod's RSS, in 128 MiB steps |",
         f"| resources.limits.memory | {p.memory_limit_mib}Mi | "
@@ -464,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.figures:
         raw = json.loads(args.figures.read_text(encoding="utf-8"))
         raw["levels"] = tuple(Level(**lv) for lv in raw["levels"])
+        raw["load_average"] = tuple(raw.get("load_average", (0.0, 0.0)))
         figures = Figures(**raw)
     else:
         with tempfile.TemporaryDirectory(prefix="capacity-") as tmp:

@@ -207,6 +207,7 @@ def _report(
         "generator_processes": processes,
         "seconds": elapsed,
         "locust_exit_code": locust_code,
+        "load_average_after": os.getloadavg()[0],
         "verdict": verdict,
         "requests": [
             {
@@ -253,7 +254,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['generator_processes']} process(es). Load: {load['shape']}, "
         f"{load['users']} users x {load['user_rps']:g} req/s for {load['seconds']:g} s "
         f"(offered {load['users'] * load['user_rps']:g} req/s), "
-        f"{load['invalid_share']:.0%} invalid, up to {load['max_rows']} rows.",
+        f"{load['invalid_share']:.0%} invalid, up to {load['max_rows']} rows. Load average "
+        f"(1 min) after the run: {report.get('load_average_after', 0):.1f}.",
         "",
         "| objective | bound | measured | |",
         "|---|---|---|---|",
