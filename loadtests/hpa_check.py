@@ -265,6 +265,7 @@ def live(args: argparse.Namespace) -> int:
         "--load-shape=plan",
         f"--load-plan=@{plan_file}",
         f"--user-rps={args.user_rps}",
+        f"--reconnect-every={args.reconnect_every}",
         f"--timeline-file={snapshots}",
         f"--csv={out / 'locust'}",
         f"--html={out / 'report.html'}",
@@ -399,6 +400,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--scale-in-seconds", type=float, help="last low phase")
     p.add_argument("--poll", type=float, default=5.0, help="seconds between polls")
     p.add_argument("--user-rps", type=float, default=2.0, help="requests/s per Locust user")
+    p.add_argument(
+        "--reconnect-every",
+        type=int,
+        default=20,
+        help="new connection every N requests per user, so that a Service (L4) "
+        "spreads load onto new pods (0: keep-alive)",
+    )
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="Locust processes")
     p.add_argument("--api-key", default=os.environ.get("LOCUST_API_KEY", ""))
     p.add_argument("--sync-period", dest="sync_period_s", type=float, help="HPA sync period (15 s)")

@@ -33,6 +33,9 @@ generator's CPU was saturated so the numbers are not the server's). ``--verdict-
 writes the same as JSON. ``--timeline-file`` appends a JSON line every second with the
 cumulative counts and response-time histogram (what ``hpa_check`` turns into its timeline).
 An API key (``--api-key`` or ``LOCUST_API_KEY``) is sent as ``Authorization: Bearer``.
+``--reconnect-every N`` closes each user's connection every N requests: behind a Service or a
+NodePort (L4) a kept-alive connection stays on the pod it first reached, so pods added by the
+HPA would get no load; an L7 ingress balances each request and needs none of this.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ OPTIONS: tuple[tuple[str, type, Any, str], ...] = (
     ("--invalid-share", float, 0.05, "share of deliberately invalid requests"),
     ("--max-rows", int, 256, "most rows in a multi-row request"),
     ("--api-key", str, "", "sent as Authorization: Bearer"),
+    ("--reconnect-every", int, 0, "send Connection: close every N requests (0: keep-alive)"),
     ("--slo-max-failure-ratio", float, None, "SLO: most failed/all requests"),
     ("--slo-p95-ms", float, None, "SLO: p95 bound in ms"),
     ("--slo-p99-ms", float, None, "SLO: p99 bound in ms"),
@@ -358,6 +362,7 @@ class ApiUser(FastHttpUser):
         self.rng = random.Random()  # noqa: S311 - traffic, not secrets
         key = _option(self.environment, "api_key", "")
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.sent = 0
 
     @task
     def request(self) -> None:
@@ -366,6 +371,10 @@ class ApiUser(FastHttpUser):
             self.rng, float(_option(env, "invalid_share", 0.05)), int(_option(env, "max_rows", 256))
         )
         kwargs: dict[str, Any] = {"name": call.name, "headers": dict(self.headers)}
+        self.sent += 1
+        every = int(_option(env, "reconnect_every", 0) or 0)
+        if every and self.sent % every == 0:
+            kwargs["headers"]["Connection"] = "close"  # a Service (L4) rebalances new ones
         if isinstance(call.body, bytes):
             kwargs["data"] = call.body
             kwargs["headers"]["Content-Type"] = "application/json"
