@@ -41,10 +41,12 @@ pytest: $(STAMP) tools
 test: lint typecheck pytest
 
 ## The performance benchmarks (docs/performance.md): the server under wrk on two cores (apt-get
-## installs wrk), then batch predict against a bare pyarrow -> torch loop.
+## installs wrk), then batch predict against a bare pyarrow -> torch loop, then the training
+## loop against a bare torch loop.
 bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.batch
+	$(BIN)/python -m bench.training
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -15,51 +15,28 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 from batch.config import BatchSettings, load_config, load_settings
-from batch.exits import BatchError, ExitCode, IncompleteError, Interruption
+from batch.exits import (
+    ExitCode,
+    IncompleteError,
+    Interruption,
+    StopSignal,
+    configure_logging,
+    exit_code,
+)
 from batch.jobs import Plan, plan
 from batch.merge import MERGED, SUMMARY, merge
 from batch.parts import OutputFolder, schema_for
 from batch.progress import Progress
 from batch.shards import Shard, shard_count, shards_to_run
 
-__all__ = ["StopSignal", "main"]
+__all__ = ["main"]
 
 log = logging.getLogger("batch")
-
-
-class StopSignal:
-    """SIGTERM and SIGINT set a flag while the block runs; the writer reads it at every
-    row-group boundary. The previous handlers come back at the end of the block."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self) -> None:
-        self.signal: str | None = None
-        self._previous: list[Any] = []
-
-    def __enter__(self) -> StopSignal:
-        self._previous = [signal.signal(sig, self._handle) for sig in self.SIGNALS]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in zip(self.SIGNALS, self._previous, strict=True):
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.signal = signal.Signals(signum).name
-        log.warning("%s received: stopping at the next row-group boundary", self.signal)
-
-    def is_set(self) -> bool:
-        return self.signal is not None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,30 +75,15 @@ def _index(text: str) -> int:
     return int(text)
 
 
-def _configure_logging() -> None:
-    """Plain lines with a UTC time: what reads well in ``kubectl logs``."""
-    handler = logging.StreamHandler(sys.stderr)
-    formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script; returns the exit code."""
     args = _parser().parse_args(argv)
-    _configure_logging()
-    try:
-        if args.command == "run":
-            return _run(args.config, args.shard, args.shards)
-        if args.command == "merge":
-            return _merge(args.config, args.shards)
-        return _validate(args.config, args.shard, args.shards)
-    except BatchError as exc:
-        log.error("%s", exc.message)
-        return int(exc.code)
+    commands = {
+        "run": lambda: _run(args.config, args.shard, args.shards),
+        "merge": lambda: _merge(args.config, args.shards),
+        "validate": lambda: _validate(args.config, args.shard, args.shards),
+    }
+    return exit_code(commands[args.command], configure_logging("batch"))
 
 
 class _Job:

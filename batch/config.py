@@ -44,8 +44,10 @@ __all__ = [
     "PredictJob",
     "SweepJob",
     "config_hash",
+    "describe_errors",
     "load_config",
     "load_settings",
+    "read_mapping",
 ]
 
 MAX_CONFIG_BYTES = 1_048_576
@@ -306,11 +308,12 @@ def load_settings() -> BatchSettings:
     try:
         return BatchSettings()
     except ValidationError as exc:
-        raise ConfigError("environment: " + _describe(exc, prefix="BATCH_")) from None
+        raise ConfigError("environment: " + describe_errors(exc, prefix="BATCH_")) from None
 
 
-def load_config(path: Path) -> SweepJob | MonteCarloJob | PredictJob | PiJob:
-    """Read and check one config file; every refusal is a :class:`ConfigError`."""
+def read_mapping(path: Path) -> dict[str, Any]:
+    """One YAML mapping from a file of bounded size (the batch and training CLIs' configs);
+    every refusal is a :class:`ConfigError`."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -325,13 +328,19 @@ def load_config(path: Path) -> SweepJob | MonteCarloJob | PredictJob | PiJob:
         raise ConfigError(
             f"config {path}: expected a mapping with a 'kind' key, received {type(doc).__name__}"
         )
+    return doc
+
+
+def load_config(path: Path) -> SweepJob | MonteCarloJob | PredictJob | PiJob:
+    """Read and check one config file; every refusal is a :class:`ConfigError`."""
+    doc = read_mapping(path)
     try:
         return _ADAPTER.validate_python(doc)
     except ValidationError as exc:
-        raise ConfigError(f"config {path}: " + _describe(exc)) from None
+        raise ConfigError(f"config {path}: " + describe_errors(exc)) from None
 
 
-def _describe(exc: ValidationError, prefix: str = "") -> str:
+def describe_errors(exc: ValidationError, prefix: str = "") -> str:
     """pydantic's errors as sentences: where, what was expected, what was received."""
     parts = []
     for error in exc.errors(include_url=False)[:5]:
@@ -344,7 +353,8 @@ def _describe(exc: ValidationError, prefix: str = "") -> str:
 
 
 def _is_tag(part: object) -> bool:
-    return part in ("sweep", "montecarlo", "predict", "pi")
+    """A discriminated union's tag in an error location (the kind), not a key of the file."""
+    return part in ("sweep", "montecarlo", "predict", "pi", "pinn", "surrogate")
 
 
 def _short(value: Any) -> str:

@@ -50,6 +50,7 @@ __all__ = [
     "RunIdentity",
     "ShardRecord",
     "atomic_write",
+    "fsync_dir",
     "schema_for",
     "sha256_file",
 ]
@@ -141,7 +142,7 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -162,7 +163,7 @@ def _commit(tmp: Path, final: Path) -> None:
     finally:
         os.close(fd)
     tmp.replace(final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
 
 
 def atomic_write(final: Path, data: bytes) -> None:

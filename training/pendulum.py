@@ -1,4 +1,5 @@
-"""A Buckingham-Pi surrogate for the large-amplitude pendulum period.
+"""The large-amplitude pendulum period: the exact formula, and the dataset the embedded
+surrogate is trained on (``examples/training/pendulum.yaml``, ``training.default_models``).
 
 Exact answer: ``T = 2π sqrt(L/g) / AGM(1, cos(θ0/2))`` (the complete elliptic integral of the
 first kind through the arithmetic-geometric mean). Dimensional analysis says
@@ -10,25 +11,19 @@ the ``pi_group_mlp`` architecture multiplies ``2π sqrt(L/g)`` back in analytica
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import torch
-
-from service.models.architectures import PiGroupMLPParams
-from service.models.nets import PiGroupMLP
 
 __all__ = [
     "AMPLITUDE_MAX",
+    "G_RANGE",
+    "LENGTH_RANGE",
     "TOLERANCE",
-    "TrainReport",
     "exact_period",
-    "manifest_dict",
-    "pendulum_params",
     "period_factor",
-    "train_pendulum",
+    "write_dataset",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -59,125 +54,33 @@ def exact_period(length: npt.ArrayLike, amplitude: npt.ArrayLike, g: npt.ArrayLi
     return np.asarray(scale * period_factor(amplitude), dtype=np.float64)
 
 
-def pendulum_params(hidden: tuple[int, ...] = (32, 32)) -> PiGroupMLPParams:
-    """Inputs (length, amplitude, g); group θ0²; scale 2π L^½ g^-½."""
-    return PiGroupMLPParams(
-        group_exponents=[[0.0, 2.0, 0.0]],
-        scale_exponents=[[0.5, 0.0, -0.5]],
-        scale_constants=[2.0 * math.pi],
-        hidden=list(hidden),
-        activation="tanh",
-        normalize=True,
+DATASET_ROWS = 4097
+
+
+def write_dataset(path: Path, rows: int = DATASET_ROWS, seed: int = 0) -> Path:
+    """The exact period on Chebyshev-spaced amplitudes in [0, AMPLITUDE_MAX] (crowding the
+    ends, where the factor bends most), with lengths and g drawn log-uniformly from their
+    ranges: a Parquet file whose columns carry their units, as dimtensor-batch writes them,
+    for ``dimtensor-train`` (``examples/training/pendulum.yaml``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    k = np.arange(rows, dtype=np.float64)
+    amplitude = AMPLITUDE_MAX * (1.0 - np.cos(np.pi * k / (rows - 1))) / 2.0
+    low, high = (float(v) for v in np.log(LENGTH_RANGE))
+    length = np.exp(rng.uniform(low, high, rows))
+    g_low, g_high = (float(v) for v in np.log(G_RANGE))
+    g = np.exp(rng.uniform(g_low, g_high, rows))
+    period = exact_period(length, amplitude, g)
+    fields = [
+        pa.field(name, pa.float64(), metadata={b"unit": unit.encode()})
+        for name, unit in (("length", "m"), ("amplitude", "rad"), ("g", "m/s^2"), ("period", "s"))
+    ]
+    table = pa.Table.from_arrays(
+        [pa.array(length), pa.array(amplitude), pa.array(g), pa.array(period)],
+        schema=pa.schema(fields),
     )
-
-
-@dataclass(frozen=True)
-class TrainReport:
-    steps: int
-    lbfgs_steps: int
-    seed: int
-    max_relative_error: float  # of the full float32 module over the check grid
-    loss: float
-
-
-def _relative_error(model: PiGroupMLP, theta: FloatArray) -> float:
-    rng = np.random.default_rng(12345)
-    length = rng.uniform(*LENGTH_RANGE, size=theta.shape)
-    g = rng.uniform(*G_RANGE, size=theta.shape)
-    x = torch.from_numpy(np.stack([length, theta, g], axis=1).astype(np.float32))
-    with torch.inference_mode():
-        got = model(x)[:, 0].numpy().astype(np.float64)
-    want = exact_period(length.astype(np.float32), theta.astype(np.float32), g.astype(np.float32))
-    return float(np.max(np.abs(got - want) / want))
-
-
-def train_pendulum(
-    steps: int = 1000, lbfgs_steps: int = 1000, seed: int = 0
-) -> tuple[PiGroupMLP, TrainReport]:
-    """Fit the factor on a dense grid: Adam to get close, then full-batch L-BFGS to converge.
-
-    Deterministic on CPU for a given seed and thread count (the CLI pins one thread).
-    """
-    torch.manual_seed(seed)
-    params = pendulum_params()
-    model = params.build()
-    if not isinstance(model, PiGroupMLP):
-        raise TypeError(f"pi_group_mlp built {type(model).__name__}, expected PiGroupMLP")
-    # Chebyshev-spaced amplitudes crowd the ends, where the factor bends most.
-    k = np.arange(2049, dtype=np.float64)
-    theta = AMPLITUDE_MAX * (1.0 - np.cos(np.pi * k / 2048)) / 2.0
-    # Fit in float64 so L-BFGS is not stopped by float32 round-off; serve in float32.
-    groups = torch.from_numpy((theta**2)[:, None])
-    target = torch.from_numpy(period_factor(theta)[:, None])
-    mlp = model.mlp.double()
-    if mlp.input_norm is None or mlp.output_norm is None:
-        raise TypeError("the pendulum surrogate is built with normalize=True")
-    with torch.no_grad():
-        mlp.input_norm.shift.fill_(AMPLITUDE_MAX**2 / 2.0)
-        mlp.input_norm.scale.fill_(AMPLITUDE_MAX**2 / 2.0)
-        mlp.output_norm.shift.fill_(float(target.mean()))
-        mlp.output_norm.scale.fill_(float(target.std()))
-
-    def loss_fn() -> torch.Tensor:
-        return torch.mean(((mlp(groups) - target) / target) ** 2)
-
-    # Adam with the learning rate decaying 1e-2 -> 1e-5 gets close; L-BFGS then converges.
-    adam = torch.optim.Adam(mlp.parameters(), lr=1e-2)
-    decay = torch.optim.lr_scheduler.ExponentialLR(adam, gamma=1e-3 ** (1.0 / max(steps, 1)))
-    for _ in range(steps):
-        adam.zero_grad()
-        loss = loss_fn()
-        loss.backward()  # type: ignore[no-untyped-call]
-        adam.step()
-        decay.step()
-    lbfgs = torch.optim.LBFGS(
-        mlp.parameters(),
-        lr=1.0,
-        max_iter=lbfgs_steps,
-        tolerance_grad=1e-12,
-        tolerance_change=1e-16,
-        history_size=50,
-        line_search_fn="strong_wolfe",
-    )
-
-    def closure() -> float:
-        lbfgs.zero_grad()
-        value = loss_fn()
-        value.backward()  # type: ignore[no-untyped-call]
-        return float(value.detach())
-
-    lbfgs.step(closure)  # type: ignore[no-untyped-call]
-    with torch.no_grad():
-        final = float(loss_fn())
-    model.float().eval()
-    check = np.linspace(-AMPLITUDE_MAX, AMPLITUDE_MAX, 20001)
-    return model, TrainReport(steps, lbfgs_steps, seed, _relative_error(model, check), final)
-
-
-def manifest_dict(weights_file: str, sha256: str, report: TrainReport) -> dict[str, Any]:
-    """The ``model.yaml`` content for the trained pendulum surrogate."""
-    params = pendulum_params()
-    return {
-        "name": "pendulum",
-        "version": "1",
-        "description": (
-            "Period of a simple pendulum at large amplitude (no small-angle approximation), "
-            "a Buckingham-Pi surrogate: an MLP of the dimensionless group amplitude² predicts "
-            "T / (2π sqrt(L/g)); the architecture multiplies 2π sqrt(L/g) back in. "
-            f"Domain: |amplitude| <= {AMPLITUDE_MAX} rad, length > 0, g > 0 (checked for "
-            f"length in [{LENGTH_RANGE[0]:g}, {LENGTH_RANGE[1]:g}] m, g in "
-            f"[{G_RANGE[0]:g}, {G_RANGE[1]:g}] m/s^2). Max relative error < {TOLERANCE:g} "
-            f"against T = 2π sqrt(L/g) / AGM(1, cos(amplitude/2)) over that domain "
-            f"(measured at training: {report.max_relative_error:.1e}). Trained by "
-            f"`python -m training.default_models` (seed {report.seed}, {report.steps} Adam "
-            f"steps, {report.lbfgs_steps} L-BFGS iterations)."
-        ),
-        "inputs": [
-            {"name": "length", "unit": "m", "description": "pendulum length"},
-            {"name": "amplitude", "unit": "rad", "description": "release angle from vertical"},
-            {"name": "g", "unit": "m/s^2", "description": "gravitational acceleration"},
-        ],
-        "outputs": [{"name": "period", "unit": "s", "description": "full oscillation period"}],
-        "architecture": {"name": "pi_group_mlp", "params": params.model_dump(mode="json")},
-        "weights": {"file": weights_file, "format": "safetensors", "sha256": sha256},
-    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return path

@@ -20,11 +20,21 @@ from torch import nn
 
 from service.errors import ManifestError
 from service.models.manifest import ArchitectureSpec, describe_validation_error
-from service.models.nets import MLP, Activation, FourierMLP, PiGroupMLP, Projectile
+from service.models.nets import (
+    MLP,
+    Activation,
+    FourierMLP,
+    HeatRodNet,
+    InitialValueNet,
+    PiGroupMLP,
+    Projectile,
+)
 
 __all__ = [
     "ArchitectureParams",
     "FourierMLPParams",
+    "HeatRodParams",
+    "InitialValueParams",
     "MLPParams",
     "PiGroupMLPParams",
     "ProjectileParams",
@@ -271,4 +281,95 @@ class ProjectileParams(ArchitectureParams):
             for i, (want, got) in enumerate(zip(expected_out, outputs, strict=True))
             if want != got
         ]
+        return problems
+
+
+_Finite = Field(allow_inf_nan=False)
+
+
+class _FourierCore(_Hidden):
+    """The Fourier-feature MLP inside a PINN ansatz (its input is already dimensionless)."""
+
+    n_features: int = Field(default=16, ge=1, le=4096)
+    feature_scale: float = Field(default=1.0, gt=0.0, allow_inf_nan=False)
+    seed: int = Field(default=0, ge=0)
+
+    def _core(self, n_in: int) -> FourierMLP:
+        return FourierMLP(
+            n_in,
+            1,
+            n_features=self.n_features,
+            scale=self.feature_scale,
+            learned=False,
+            hidden=self.hidden,
+            activation=self.activation,
+            normalize=False,
+            seed=self.seed,
+        )
+
+
+@_register("initial_value_pinn")
+class InitialValueParams(_FourierCore):
+    """A PINN for ``y(t)`` with ``y(0)``, ``y'(0)`` built in (``training``'s damped oscillator).
+    Scales are in the manifest's units: ``t_scale`` in the input's, ``y_scale`` in the
+    output's; ``y0``, ``v0`` are dimensionless (``y(0)/y_scale``, ``y'(0)·t_scale/y_scale``)."""
+
+    t_scale: float = Field(gt=0.0, allow_inf_nan=False)
+    y_scale: float = Field(gt=0.0, allow_inf_nan=False)
+    y0: float = _Finite
+    v0: float = _Finite
+
+    def widths(self) -> tuple[int, int]:
+        return 1, 1
+
+    def build(self) -> nn.Module:
+        return InitialValueNet(self.t_scale, self.y_scale, self.y0, self.v0, self._core(1))
+
+    def dimension_problems(
+        self, inputs: Sequence[Dimension], outputs: Sequence[Dimension]
+    ) -> list[str]:
+        time = Dimension(time=1)
+        if inputs[0] != time:
+            return [f"the input must be a time, received dimension {inputs[0]}"]
+        return []
+
+
+@_register("heat_rod_pinn")
+class HeatRodParams(_FourierCore):
+    """A PINN for ``u(x, t)`` on a rod, boundary and initial conditions built in
+    (``training``'s 1-D heat equation). ``length`` and ``t_scale`` are in the inputs' units,
+    the temperatures in the output's (kelvin: absolute, so no offset is needed)."""
+
+    length: float = Field(gt=0.0, allow_inf_nan=False)
+    t_scale: float = Field(gt=0.0, allow_inf_nan=False)
+    u_scale: float = Field(gt=0.0, allow_inf_nan=False)
+    u_left: float = _Finite
+    u_right: float = _Finite
+    bump: float = _Finite
+
+    def widths(self) -> tuple[int, int]:
+        return 2, 1
+
+    def build(self) -> nn.Module:
+        return HeatRodNet(
+            self.length,
+            self.t_scale,
+            self.u_scale,
+            self.u_left,
+            self.u_right,
+            self.bump,
+            self._core(2),
+        )
+
+    def dimension_problems(
+        self, inputs: Sequence[Dimension], outputs: Sequence[Dimension]
+    ) -> list[str]:
+        expected = [Dimension(length=1), Dimension(time=1)]
+        problems = [
+            f"input column {i} must have dimension {want}, received {got}"
+            for i, (want, got) in enumerate(zip(expected, inputs, strict=True))
+            if want != got
+        ]
+        if outputs[0] != Dimension(temperature=1):
+            problems.append(f"the output must be a temperature, received {outputs[0]}")
         return problems

@@ -198,3 +198,62 @@ class Projectile(nn.Module):
         horizontal_range = speed * torch.cos(angle) * flight_time
         apex_height = vertical * vertical / (2.0 * g)
         return torch.stack([horizontal_range, apex_height, flight_time], dim=1)
+
+
+class InitialValueNet(nn.Module):
+    """A trained initial-value problem ``y(t)``, its initial conditions built in (PINN ansatz):
+    ``y = y_scale · (y0 + v0·s + s²·F(s))`` with ``s = t / t_scale`` and ``F`` a Fourier-feature
+    MLP. ``y(0)`` and ``y'(0)`` hold by construction; training only fits the equation. The
+    scales are the problem's own (``training.problems``), so ``F`` works on numbers near 1.
+    """
+
+    def __init__(
+        self, t_scale: float, y_scale: float, y0: float, v0: float, core: FourierMLP
+    ) -> None:
+        super().__init__()
+        self.t_scale, self.y_scale, self.y0, self.v0 = t_scale, y_scale, y0, v0
+        self.core = core
+
+    def nondimensional(self, s: torch.Tensor) -> torch.Tensor:
+        """``y / y_scale`` at ``s = t / t_scale`` (what training differentiates)."""
+        y: torch.Tensor = self.y0 + self.v0 * s + s * s * self.core(s)
+        return y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.y_scale * self.nondimensional(x / self.t_scale)
+
+
+class HeatRodNet(nn.Module):
+    """A trained 1-D heat equation ``u(x, t)`` on a rod with fixed end temperatures and a
+    sinusoidal initial bump, its boundary and initial conditions built in (PINN ansatz):
+    ``u = u_left + (u_right - u_left)·ξ + bump·sin(πξ) + u_scale·ξ(1-ξ)·τ·F(ξ, τ)`` with
+    ``ξ = x / length`` and ``τ = t / t_scale``.
+    """
+
+    def __init__(
+        self,
+        length: float,
+        t_scale: float,
+        u_scale: float,
+        u_left: float,
+        u_right: float,
+        bump: float,
+        core: FourierMLP,
+    ) -> None:
+        super().__init__()
+        self.length, self.t_scale, self.u_scale = length, t_scale, u_scale
+        self.u_left, self.u_right, self.bump = u_left, u_right, bump
+        self.core = core
+
+    def nondimensional(self, xi: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        """``(u - u_left) / u_scale`` at ``(ξ, τ)`` (what training differentiates)."""
+        initial = ((self.u_right - self.u_left) * xi + self.bump * torch.sin(math.pi * xi)) / (
+            self.u_scale
+        )
+        u: torch.Tensor = initial + xi * (1.0 - xi) * tau * self.core(torch.cat([xi, tau], dim=1))
+        return u
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xi = x[:, :1] / self.length
+        tau = x[:, 1:2] / self.t_scale
+        return self.u_left + self.u_scale * self.nondimensional(xi, tau)

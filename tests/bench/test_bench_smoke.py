@@ -93,3 +93,15 @@ def test_batch_bench_table_compares_each_row_count_with_its_own_bare_loop() -> N
     )
     assert "| batch | 10 | 2.00 | 5 | 0.50x | 120 |" in text
     assert "| batch | 100 | 1.25 | 80 | 0.80x | 121 |" in text
+
+
+def test_training_bench_runs_end_to_end_and_states_the_ratio() -> None:
+    argv = [sys.executable, "-m", "bench.training", "--steps", "20", "--repeats", "1"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [
+        line for line in done.stdout.splitlines() if line.startswith("| ") and "steps/s" not in line
+    ]
+    assert [r.split("|")[1].strip() for r in rows] == ["bare", "dimtensor-train"]
+    assert rows[0].rstrip(" |").endswith("1.00x")
+    assert rows[1].split("|")[2].strip() == "20"

@@ -1,0 +1,248 @@
+"""``dimtensor-train``: run, validate or launch one training config (``python -m training`` too).
+
+    dimtensor-train run CONFIG        train (resuming from the newest checkpoint), then export
+    dimtensor-train validate CONFIG   every unit and dimension check, nothing trained
+    dimtensor-train launch CONFIG     validate, then exec torchrun on ``run`` (several
+                                      processes or nodes; Kubeflow's PET_* contract)
+
+From ``main`` to the weights: ``load_config`` -> ``_build`` (``training.problems.problem_for``
+or ``training.surrogate.SurrogateTask``: the unit checks, once) -> ``training.loop.run_steps``
+(Adam then L-BFGS, checkpoints, SIGTERM) -> ``training.export.export_model``. Exit codes are
+``training.exits.ExitCode`` (docs/training.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import ValidationError
+
+from service.settings import Settings
+from training.checkpoints import CheckpointStore
+from training.config import (
+    PinnJob,
+    SurrogateJob,
+    TrainSettings,
+    config_hash,
+    load_config,
+    load_settings,
+)
+from training.distributed import join
+from training.exits import ConfigError, ExitCode, StopSignal, configure_logging, exit_code
+from training.export import export_model
+from training.loop import Task, run_steps
+from training.pinn import PinnTask
+from training.plots import PLOT, plot_run
+from training.problems import Problem, problem_for
+from training.surrogate import SurrogateTask
+from training.tracking import Tracker, read_metrics
+
+__all__ = ["main"]
+
+log = logging.getLogger("training")
+EXPORTED = "exported.json"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dimtensor-train",
+        description="Unit-checked PINN and surrogate training (docs/training.md).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("run", "train, resuming from the newest checkpoint, then export"),
+        ("validate", "check the config's units and dimensions without training"),
+        ("launch", "validate, then run under torchrun (PET_* environment)"),
+    ):
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("config", type=Path, help="the YAML config file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    commands = {"run": _run, "launch": _launch, "validate": _validate}
+    return exit_code(lambda: commands[args.command](args.config), configure_logging("training"))
+
+
+@dataclass
+class _Job:
+    """A config read and checked: what trains, where its checkpoints and export go."""
+
+    config: PinnJob | SurrogateJob
+    settings: TrainSettings
+    task: Task
+    problem: Problem | None
+    store: CheckpointStore
+    export_to: Path | None
+
+
+def _threads() -> int:
+    try:
+        return Settings().torch_threads
+    except ValidationError as exc:
+        raise ConfigError(f"environment: {exc.errors(include_url=False)[0]['msg']}") from None
+
+
+def _build(path: Path) -> _Job:
+    """Every check before the first step; a refusal is a ConfigError (exit 2)."""
+    settings = load_settings()
+    config = load_config(path)
+    torch.set_num_threads(_threads())
+    torch.manual_seed(config.seed)  # the network's initial weights
+    problem: Problem | None = None
+    task: Task
+    if isinstance(config, PinnJob):
+        problem = problem_for(config)
+        task = PinnTask(problem, config)
+    else:
+        task = SurrogateTask(config)
+    folder = settings.checkpoint_dir or Path(config.checkpoint_dir)
+    store = CheckpointStore(folder, config_hash(config))
+    store.latest()  # refuses a folder of another config
+    export_to = None
+    if config.export is not None:
+        export_to = settings.export_repository or Path(config.export.repository)
+    return _Job(config, settings, task, problem, store, export_to)
+
+
+def _describe(config: PinnJob | SurrogateJob) -> str:
+    if isinstance(config, PinnJob):
+        return f"pinn {config.problem}"
+    return f"surrogate {config.architecture} on {config.data}"
+
+
+def _validate(path: Path) -> int:
+    job = _build(path)
+    total = job.config.steps + job.config.lbfgs_steps
+    sys.stdout.write(
+        f"valid: {_describe(job.config)}, {total} steps, checkpoints in {job.store.folder}\n"
+    )
+    return ExitCode.OK
+
+
+def _launch(path: Path) -> int:
+    """Validate here (a config error exits 2 before any process starts), then become
+    torchrun; the node rank of an Indexed Job is its completion index."""
+    _build(path)
+    env = dict(os.environ)
+    if "PET_NODE_RANK" not in env and env.get("JOB_COMPLETION_INDEX", "").isdigit():
+        env["PET_NODE_RANK"] = env["JOB_COMPLETION_INDEX"]
+    argv = [sys.executable, "-m", "torch.distributed.run", "--module", "training", "run", str(path)]
+    log.info("launching: %s", " ".join(argv[1:]))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, env)  # noqa: S606 - a fixed argv: this Python, torchrun
+
+
+def _run(path: Path) -> int:
+    job = _build(path)
+    world = join(job.settings.device)
+    if world.device.type == "cpu":
+        torch.use_deterministic_algorithms(True)  # bit-for-bit resume on CPU
+    config = job.config
+    tracker = Tracker(
+        job.store.folder, world.leader, _describe(config), config.model_dump(mode="json")
+    )
+    try:
+        if world.leader:
+            log.info(
+                "dimtensor-train: %s on %s, world size %d, checkpoints in %s every %d steps, "
+                "export to %s, metrics to %s",
+                _describe(config),
+                world.device,
+                world.size,
+                job.store.folder,
+                config.checkpoint_every,
+                job.export_to / config.export.name if job.export_to and config.export else "none",
+                tracker.active,
+            )
+        with StopSignal(logger="training", boundary="step (a checkpoint is saved first)") as stop:
+            step = run_steps(job.task, config, world, job.store, tracker, stop.is_set)
+        if world.leader:
+            _finish(job, tracker, step)
+        world.barrier()
+    finally:
+        tracker.close()
+        world.leave()
+    return ExitCode.OK
+
+
+def _finish(job: _Job, tracker: Tracker, step: int) -> None:
+    """The error against the reference, the plot, and the export (once per final step)."""
+    module = job.task.module.cpu().eval()
+    quality = _quality(job)
+    tracker.record({"final": True, "step": step, **quality})
+    plot = plot_run(job.store.folder / PLOT, read_metrics(job.store.folder), job.problem)
+    tracker.artifact(plot)
+    log.info("done at step %d: %s; plot %s", step, json.dumps(quality), plot)
+    if job.export_to is None or job.config.export is None:
+        return
+    marker = job.store.folder / EXPORTED
+    done = _read_json(marker)
+    if done.get("step") == step and done.get("config_sha256") == job.store.config_sha256:
+        log.info("already exported at step %d as %s", step, done.get("path"))
+        return
+    manifest = _manifest(job, quality)
+    folder = export_model(job.export_to, job.config.export.name, module, manifest)
+    record = {"step": step, "config_sha256": job.store.config_sha256, "path": str(folder)}
+    marker.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    log.info("exported %s", folder)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _quality(job: _Job) -> dict[str, float]:
+    if job.problem is not None:
+        return {"relative_l2_error": job.problem.relative_error()}
+    if isinstance(job.task, SurrogateTask):
+        return job.task.validation_error()
+    return {}
+
+
+def _manifest(job: _Job, quality: dict[str, float]) -> dict[str, Any]:
+    config = job.config
+    export = config.export
+    if job.problem is not None:
+        sig = job.problem.signature
+        inputs = [{"name": n, "unit": u, "description": d} for n, u, d in sig.inputs]
+        outputs = [{"name": n, "unit": u, "description": d} for n, u, d in sig.outputs]
+        architecture = job.problem.architecture
+        domain = job.problem.describe_domain()
+    elif isinstance(job.task, SurrogateTask):
+        inputs, outputs = job.task.signature()
+        architecture = job.task.architecture
+        domain = job.task.describe_domain()
+    else:
+        raise TypeError(f"cannot export {type(job.task).__name__}")
+    measured = ", ".join(f"{k} {v:.2e}" for k, v in quality.items())
+    text = (export.description + " " if export and export.description else "") + (
+        f"{domain}. Trained by dimtensor-train ({_describe(config)}, seed {config.seed}, "
+        f"{config.steps} Adam steps + {config.lbfgs_steps} L-BFGS iterations); {measured}."
+    )
+    return {
+        "description": text,
+        "inputs": inputs,
+        "outputs": outputs,
+        "architecture": architecture,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""A PINN problem as a training task: where the equation is sampled, and its residual.
+
+Adam steps draw uniform points in the nondimensional domain (``[0, 1]`` per coordinate), the
+time coordinate limited to a window that grows from 5 % to the whole domain over the first
+60 % of the steps (a curriculum: an oscillation over several periods is learned from its
+start, as causality has it; without it Adam settles on a damped non-solution, measured in
+docs/training.md). The L-BFGS phase uses a fixed grid over the whole domain.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from training.config import PinnJob
+from training.problems import Problem
+
+__all__ = ["PinnTask"]
+
+WINDOW_START = 0.05
+WINDOW_GROWTH = 0.6  # fraction of the Adam steps after which the window is the whole domain
+
+
+class PinnTask:
+    """The training task of one checked problem."""
+
+    def __init__(self, problem: Problem, config: PinnJob) -> None:
+        self.problem = problem
+        self.module = problem.module
+        self.config = config
+
+    def batch(self, step: int, size: int, generator: torch.Generator) -> torch.Tensor:
+        points = torch.rand(size, self.problem.dimensions(), generator=generator)
+        window = min(1.0, WINDOW_START + step / (WINDOW_GROWTH * max(self.config.steps, 1)))
+        points[:, self.problem.time_axis] *= window
+        return points
+
+    def grid(self) -> torch.Tensor:
+        dims = self.problem.dimensions()
+        per_axis = max(2, round(self.config.grid ** (1.0 / dims)))
+        axis = torch.linspace(0.0, 1.0, per_axis)
+        mesh = torch.meshgrid(*([axis] * dims), indexing="ij")
+        return torch.stack([m.reshape(-1) for m in mesh], dim=1)
+
+    def loss_terms(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.problem.residual(batch)
