@@ -332,6 +332,7 @@ def _poll(
     rows: list[Row] = []
     origin: float | None = None
     prev: dict[str, Any] | None = None
+    misses = 0  # consecutive polls kubectl could not answer
     while True:
         time.sleep(args.poll)
         done = locust.poll() is not None
@@ -342,8 +343,16 @@ def _poll(
             continue
         origin = snap["t"] if origin is None else origin
         if prev is not None and snap["t"] > prev["t"]:
-            hpa = kube.get("horizontalpodautoscaler", args.hpa)
-            deployment = kube.get("deployment", deployment_name)
+            try:
+                hpa = kube.get("horizontalpodautoscaler", args.hpa)
+                deployment = kube.get("deployment", deployment_name)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                misses += 1
+                print(f"kubectl failed ({misses} in a row): {exc}", file=sys.stderr, flush=True)
+                if misses >= 3:
+                    raise RuntimeError("kubectl failed three polls in a row") from exc
+                continue  # the next row covers this interval too
+            misses = 0
             rows.append(_row(snap["t"] - origin, snap, prev, hpa, deployment))
             write_timeline(out / "timeline.csv", rows)
             r = rows[-1]

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from loadtests.hpa_check import Kube, interval
 from loadtests.hpa_verdict import COLUMNS, read_timeline
 from tests.loadtests.standin_run import hpa_object, run
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_a_short_live_run_writes_everything_and_judges(tmp_path: Path) -> None:
     out = tmp_path / "out"
     hpa = hpa_object(down_window=3)
@@ -38,3 +38,19 @@ def test_a_short_live_run_writes_everything_and_judges(tmp_path: Path) -> None:
     verdict = [line for line in result.stdout.splitlines() if line.startswith(("PASS", "FAIL"))]
     assert len(verdict) == 9  # eight criteria and the summary
     assert "calibrated:" in result.stdout
+
+
+def test_kubectl_errors_name_the_object() -> None:
+    kube = Kube("false", "ctx", "ns")
+    assert kube.argv == ["false", "--context", "ctx", "--namespace", "ns"]
+    with pytest.raises(RuntimeError, match="kubectl get deployment api"):
+        kube.get("deployment", "api")
+
+
+def test_interval_figures_from_two_snapshots() -> None:
+    before = {"t": 10.0, "requests": 100, "failures": 1, "response_times": {"5": 90, "50": 10}}
+    now = {"t": 12.0, "requests": 300, "failures": 3,
+           "response_times": {"5": 180, "50": 20, "400": 90}}  # fmt: skip
+    rps, p95, failures = interval(before, now)
+    assert (rps, failures) == (100.0, 2)
+    assert p95 == 400.0  # the slowest 90 of 190 new answers took 400 ms
