@@ -218,8 +218,11 @@ class Plan:
     absorb_peak_utilisation: float
 
 
-def _nearest_level(figures: Figures, share: float) -> Level | None:
-    return min(figures.levels, key=lambda lv: abs(lv.share - share), default=None)
+def _nearest_level(figures: Figures, request: float, percent: float) -> Level | None:
+    """The level whose measured utilisation of `request` was nearest `percent`."""
+    return min(
+        figures.levels, key=lambda lv: abs(100 * lv.cpu_cores / request - percent), default=None
+    )
 
 
 def plan(
@@ -236,14 +239,20 @@ def plan(
 ) -> Plan:
     """The capacity plan from measured figures and the chart's values (pure arithmetic)."""
     target = chart.hpa.cpu_target_percent or 100
+    at_target = _nearest_level(figures, chart.cpu_request, target)
     pod_rps = pod_rps_at(figures, chart.cpu_request, target)
-    at_target = _nearest_level(figures, target / 100)
+    if at_target is not None and at_target.rps > 0 and at_target.cpu_cores > 0:
+        # the CPU cost measured at the target's own rate and connection count (a closed loop
+        # of few connections costs less per request than many paced clients do)
+        pod_rps = target / 100 * chart.cpu_request * at_target.rps / at_target.cpu_cores
     mean_ms = at_target.mean_ms if at_target else 0.0
     # The target: the highest measured share whose p95 meets the objective, and no higher than
     # what leaves room for a `surge` above it on the pods already running while new ones start
     # (a worker tops out at its saturation CPU).
     ceiling = 100 * figures.worker_cores / chart.cpu_request / (1 + surge)
-    meeting = [lv.share * 100 for lv in figures.levels if lv.p95_ms <= p95_ms]
+    meeting = [
+        100 * lv.cpu_cores / chart.cpu_request for lv in figures.levels if lv.p95_ms <= p95_ms
+    ]
     best = min(max(meeting, default=0.0), ceiling)
     recommended = int(5 * round(best / 5))
     reason = (
@@ -411,7 +420,7 @@ def render(figures: Figures, chart: Chart, p: Plan, args: argparse.Namespace) ->
         f"{figures.rss_mib:.0f} MiB. Load average (1 min) {figures.load_average[0]:.1f} "
         f"before, {figures.load_average[1]:.1f} after.",
         "",
-        "| offered share of the request | offered req/s | achieved req/s | server CPU cores "
+        "| planned share of the request | offered req/s | achieved req/s | server CPU cores "
         "| p50 ms | p95 ms | p99 ms | mean ms |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -431,16 +440,24 @@ def render(figures: Figures, chart: Chart, p: Plan, args: argparse.Namespace) ->
     lines += [
         "",
         f"- **One pod at the HPA target** ({hpa.cpu_target_percent} % of {chart.cpu_request:g} "
-        f"CPU): {p.pod_rps_at_target:,.0f} req/s, p95 "
+        f"CPU, at the CPU cost measured at that rate): {p.pod_rps_at_target:,.0f} req/s, p95 "
         f"{p.p95_at_target_ms if p.p95_at_target_ms is not None else '-'} ms.",
+        f"- **The chart's bounds** at that rate: minReplicas {hpa.min_replicas} serve "
+        f"{(hpa.min_replicas - 1) * p.pod_rps_at_target:,.0f} req/s with one pod drained, "
+        f"maxReplicas {hpa.max_replicas} serve {hpa.max_replicas * p.pod_rps_at_target:,.0f} "
+        "req/s at the target.",
         f"- **Peak {args.peak_rps:,.0f} req/s**: {p.replicas_for_peak} pods at the target. "
         f"Little's law (L = lambda x W, W the mean latency at the target): "
         f"{p.in_flight_per_pod:.1f} requests in flight per pod, {p.in_flight_at_peak:.0f} at "
         "the peak (what a closed-loop client pool needs to offer it).",
         f"- **Step {args.base_rps:,.0f} -> {args.peak_rps:,.0f} req/s** with the chart's HPA "
         f"(sync 15 s, metrics delay 60 s, pod start 30 s): absorbed after "
-        f"{'never' if p.absorb_s is None else f'{p.absorb_s:.0f} s'}; the running pods reach "
-        f"{p.absorb_peak_utilisation:.0f} % of their request meanwhile.",
+        f"{'never' if p.absorb_s is None else f'{p.absorb_s:.0f} s'}; meanwhile the demand on "
+        f"the running pods peaks at {p.absorb_peak_utilisation:.0f} % of their CPU request "
+        f"(a worker serves at most {100 * figures.worker_cores / chart.cpu_request:.0f} %"
+        + ("; the rest queues until new pods are ready)."
+           if p.absorb_peak_utilisation > 100 * figures.worker_cores / chart.cpu_request
+           else ").")
         "",
         "| value | recommended | chart | from |",
         "|---|---|---|---|",
@@ -474,8 +491,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--values", type=Path, default=DEFAULT_VALUES, help="chart preset")
-    parser.add_argument("--peak-rps", type=float, default=5000.0, help="peak request rate")
-    parser.add_argument("--base-rps", type=float, default=500.0, help="everyday request rate")
+    parser.add_argument("--peak-rps", type=float, default=20000.0, help="peak request rate")
+    parser.add_argument("--base-rps", type=float, default=1000.0, help="everyday request rate")
     parser.add_argument("--p95-ms", type=float, default=50.0, help="p95 latency objective")
     parser.add_argument("--surge", type=float, default=0.5, help="growth absorbed before scaling")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement")

@@ -4,6 +4,7 @@ target, the recommendations, and the HPA algorithm's prediction of a load step."
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from pathlib import Path
 
@@ -98,6 +99,14 @@ def test_the_plan_on_hand_made_figures() -> None:
     assert p.max_replicas == 20  # 19 for the peak, + 1
     assert p.cpu_request == 1.0
     assert (p.memory_request_mib, p.memory_limit_mib) == (768, 1536)  # 1.5 x 500 -> 768
+
+
+def test_the_per_pod_rate_uses_the_cost_measured_near_the_target() -> None:
+    # paced clients cost more per request than the closed loop: 250 req/s took 0.75 cores
+    near = Level(0.65, 270.8, 250.0, 0.75, 2.0, 20.0, 40.0, 5.0)
+    figures = dataclasses.replace(FIGURES, levels=(*FIGURES.levels[:2], near, *FIGURES.levels[3:]))
+    p = plan(figures, CHART, peak_rps=5000, base_rps=500, p95_ms=50)
+    assert p.pod_rps_at_target == pytest.approx(0.65 * 250 / 0.75)
 
 
 def test_a_tighter_objective_lowers_the_target() -> None:
