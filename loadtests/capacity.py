@@ -455,9 +455,11 @@ def render(figures: Figures, chart: Chart, p: Plan, args: argparse.Namespace) ->
         f"{'never' if p.absorb_s is None else f'{p.absorb_s:.0f} s'}; meanwhile the demand on "
         f"the running pods peaks at {p.absorb_peak_utilisation:.0f} % of their CPU request "
         f"(a worker serves at most {100 * figures.worker_cores / chart.cpu_request:.0f} %"
-        + ("; the rest queues until new pods are ready)."
-           if p.absorb_peak_utilisation > 100 * figures.worker_cores / chart.cpu_request
-           else ").")
+        + (
+            "; the rest queues until new pods are ready)."
+            if p.absorb_peak_utilisation > 100 * figures.worker_cores / chart.cpu_request
+            else ")."
+        ),
         "",
         "| value | recommended | chart | from |",
         "|---|---|---|---|",
