@@ -420,8 +420,8 @@ def render(figures: Figures, chart: Chart, p: Plan, args: argparse.Namespace) ->
         f"{figures.rss_mib:.0f} MiB. Load average (1 min) {figures.load_average[0]:.1f} "
         f"before, {figures.load_average[1]:.1f} after.",
         "",
-        "| planned share of the request | offered req/s | achieved req/s | server CPU cores "
-        "| p50 ms | p95 ms | p99 ms | mean ms |",
+        "| planned share of the request | offered req/s | achieved req/s "
+        "| server CPU cores (share) | p50 ms | p95 ms | p99 ms | mean ms |",
         "|---|---|---|---|---|---|---|---|",
     ]
     if figures.contended:
@@ -431,9 +431,17 @@ def render(figures: Figures, chart: Chart, p: Plan, args: argparse.Namespace) ->
             "CPU cost per request stands; the rates and latencies do not. Run again when quiet.",
             "",
         ]
+    if figures.generator_busiest_percent > 90:
+        lines[2:2] = [
+            f"The saturation run was partly the generator's (Locust's busiest process "
+            f"{figures.generator_busiest_percent:.0f} % of a core): the worker serves at least "
+            "that rate. The CPU cost per request, and everything planned from it, stands.",
+            "",
+        ]
     for lv in figures.levels:
         lines.append(
-            f"| {lv.share:.0%} | {lv.offered_rps:,.0f} | {lv.rps:,.0f} | {lv.cpu_cores:.2f} | "
+            f"| {lv.share:.0%} | {lv.offered_rps:,.0f} | {lv.rps:,.0f} | {lv.cpu_cores:.2f} "
+            f"({100 * lv.cpu_cores / chart.cpu_request:.0f} %) | "
             f"{lv.p50_ms:g} | {lv.p95_ms:g} | {lv.p99_ms:g} | {lv.mean_ms:.1f} |"
         )
     limit = "none" if chart.cpu_limit is None else f"{chart.cpu_limit:g}"
