@@ -223,7 +223,8 @@ def simulate(
 ) -> Simulation:
     """Run the controller every `sync_s` against `load(t)` (requests/s), a pod serving
     `pod_rps_at_100` requests/s at 100 % of its CPU request. The metric at t is the
-    utilisation at ``t - metrics_delay_s``; a created pod is ready `pod_start_s` later.
+    utilisation at ``t - metrics_delay_s`` of the pods ready then; a created pod is ready
+    `pod_start_s` later.
     Absorbed: the first sync after `absorb_after_s` when the ready pods' true utilisation is
     within the tolerance of the target or below (with maxReplicas reached, maybe never)."""
     target = spec.cpu_target_percent or 100
@@ -236,10 +237,13 @@ def simulate(
 
     t = 0.0
     while t <= seconds:
+        # The metric is the load of `metrics_delay_s` ago spread over the pods ready then;
+        # pods that became ready since have no metric yet (the HPA counts them at 0 %).
         seen_t = max(0.0, t - metrics_delay_s)
-        util_seen = 100 * load(seen_t) / (max(1, ready_at(seen_t)) * pod_rps_at_100)
         current = len(created)
-        desired = controller.sync(t, current, ready_at(t), util_seen)
+        with_metrics = min(current, max(1, ready_at(seen_t)))
+        util_seen = 100 * load(seen_t) / (with_metrics * pod_rps_at_100)
+        desired = controller.sync(t, current, with_metrics, util_seen)
         if desired > current:
             created += [t] * (desired - current)
         elif desired < current:

@@ -166,3 +166,13 @@ def test_render_names_every_value(tmp_path: Path) -> None:
                   "resources.requests.cpu", "resources.requests.memory"):  # fmt: skip
         assert f"| {value} |" in text
     assert "49 % of the chart's request" in text  # 500 MiB of 1 GiB
+
+
+def test_a_late_metric_does_not_overshoot() -> None:
+    # the metric is the old load over the pods that had metrics then; pods added since count
+    # at 0 %, so the controller settles at what the load needs, not at maxReplicas
+    per_pod = 1256.0  # req/s at 65 %
+    sim = simulate(CHART.hpa, lambda t: 1000 if t < 60 else 20000, per_pod / 0.65,
+                   start_replicas=3, seconds=600, metrics_delay_s=60, pod_start_s=30)  # fmt: skip
+    assert max(s.desired for s in sim.steps) == math.ceil(20000 / per_pod)  # 16
+    assert [s.desired for s in sim.steps if 105 <= s.t_s <= 180] == [3, 7, 7, 14, 14, 16]
