@@ -13,7 +13,7 @@ Locust's reports, then prints one line per criterion (``loadtests.hpa_verdict``)
 0 only when all hold.
 
 The high rate is calibrated so the expected replica count is known in advance, as
-Kubernetes' e2e tests do: ``(N - 0.5) x`` the requests/s one pod serves at the HPA's target
+Kubernetes' e2e tests do: ``pods_worth(N) x`` the requests/s one pod serves at the HPA's target
 (``--pod-rps``: ``python -m loadtests.capacity`` prints it for a CPU request and target).
 Without ``--pod-rps`` the first low phase runs at ``--low-rps`` and the per-pod rate is
 measured from it (the HPA's reported utilisation at a known rate and pod count). The low
@@ -57,7 +57,7 @@ from loadtests.hpa_verdict import (
 )
 from loadtests.local import locust_argv
 
-__all__ = ["Kube", "Plan", "interval", "main", "replay"]
+__all__ = ["Kube", "Plan", "interval", "main", "pods_worth", "replay"]
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_LOAD = 0, 1, 2, 4
 
@@ -108,6 +108,17 @@ class Plan:
             f"low:{low:g}:{self.low_rps:g},high:{self.high_s:g}:{self.high_rps:g},"
             f"low:{self.scale_in_s:g}:{self.low_rps:g}"
         )
+
+
+def pods_worth(expected: int, tolerance: float) -> float:
+    """How many pods' worth of load lands the HPA on `expected` replicas with the widest
+    margin: the middle of the interval where rounding up gives `expected` (above N - 1) and
+    N - 1 pods are past the tolerance (above (1 + tolerance) x (N - 1)) while N are not.
+    Kubernetes' e2e tests use N - 0.5 for a CPU consumer that burns exact millicores; the CPU
+    of real requests is noisier, and N - 0.5 leaves N - 1 pods only 6 % past a 10 %
+    tolerance when N is 4."""
+    low = max(expected - 1, (1 + tolerance) * (expected - 1))
+    return (low + expected) / 2
 
 
 def _percentile(hist: dict[int, int], q: float) -> float:
@@ -306,7 +317,7 @@ def _plan(args: argparse.Namespace, spec: HpaSpec, timing: Timing) -> Plan:
     if args.pod_rps:
         return Plan(
             0.5 * spec.min_replicas * args.pod_rps,
-            (expected - 0.5) * args.pod_rps,
+            pods_worth(expected, spec.tolerance) * args.pod_rps,
             low_s,
             high_s,
             scale_in_s,
@@ -377,7 +388,7 @@ def _calibrate(plan: Plan, spec: HpaSpec, rows: list[Row], plan_file: Path, now:
             "running, and does the HPA show a current CPU metric?"
         )
     plan.pod_rps = pod_rps
-    plan.high_rps = round((plan.expected_high - 0.5) * pod_rps, 1)
+    plan.high_rps = round(pods_worth(plan.expected_high, spec.tolerance) * pod_rps, 1)
     plan.source = f"calibrated: {pod_rps:.1f} req/s per pod at the target"
     plan_file.write_text(plan.text(first_low_s=now + 2), encoding="utf-8")
     print(

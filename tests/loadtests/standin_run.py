@@ -92,8 +92,8 @@ def run(
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("out/standin-recorded")
     result = run(
-        out, hpa=hpa_object(), cpu_request_m=50, sync_s=5, resolution_s=5, pod_start_s=5,
-        low_rps=30, phases=(60, 90, 130), poll_s=5, timeout_s=600,
+        out, hpa=hpa_object(), cpu_request_m=100, sync_s=5, resolution_s=5, pod_start_s=5,
+        low_rps=100, phases=(60, 90, 130), poll_s=5, timeout_s=600,
     )  # fmt: skip
     print(result.stdout, result.stderr)
     return result.returncode

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.hpa_check import Kube, interval
+from loadtests.hpa_check import Kube, interval, pods_worth
 from loadtests.hpa_verdict import COLUMNS, read_timeline
 from tests.loadtests.standin_run import hpa_object, run
 
@@ -54,3 +54,11 @@ def test_interval_figures_from_two_snapshots() -> None:
     rps, p95, failures = interval(before, now)
     assert (rps, failures) == (100.0, 2)
     assert p95 == 400.0  # the slowest 90 of 190 new answers took 400 ms
+
+
+@pytest.mark.parametrize(("n", "worth"), [(2, 1.55), (4, 3.65), (5, 4.7)])
+def test_the_high_rate_aims_at_the_middle_of_what_lands_on_n(n: int, worth: float) -> None:
+    # N - 1 pods must be past the 10 % tolerance and rounding up must give N: the interval
+    # ((1.1 (N - 1), N], whose middle is the plan's
+    assert pods_worth(n, 0.1) == pytest.approx(worth)
+    assert 1.1 * (n - 1) < pods_worth(n, 0.1) <= n
