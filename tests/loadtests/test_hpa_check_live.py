@@ -59,6 +59,6 @@ def test_interval_figures_from_two_snapshots() -> None:
 @pytest.mark.parametrize(("n", "worth"), [(2, 1.55), (4, 3.65), (5, 4.7)])
 def test_the_high_rate_aims_at_the_middle_of_what_lands_on_n(n: int, worth: float) -> None:
     # N - 1 pods must be past the 10 % tolerance and rounding up must give N: the interval
-    # ((1.1 (N - 1), N], whose middle is the plan's
+    # (1.1 (N - 1), N], whose middle is the plan's
     assert pods_worth(n, 0.1) == pytest.approx(worth)
     assert 1.1 * (n - 1) < pods_worth(n, 0.1) <= n

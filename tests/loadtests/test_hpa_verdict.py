@@ -127,6 +127,14 @@ def test_replay_of_the_recorded_timeline_passes_and_draws(tmp_path: Path) -> Non
     assert (tmp_path / "hpa-check.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_replay_of_the_recorded_under_scaled_timeline_fails(tmp_path: Path) -> None:
+    # recorded with the older N - 0.5 high rate: 3 pods sat inside the 10 % tolerance
+    result = replay(TIMELINES / "standin-recorded-underscaled", tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAIL ")]
+    assert [line.split(":")[0] for line in failed] == ["FAIL reaches 4 ready"]
+
+
 def test_replay_of_the_hand_made_failing_timeline_fails(tmp_path: Path) -> None:
     result = replay(TIMELINES / "handmade-late-and-lossy", tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
