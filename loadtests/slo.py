@@ -247,10 +247,14 @@ def markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: run, objectives, CPU, then every request kind."""
     slo, verdict = report["slo"], report["verdict"] or {"objectives": []}
     load = slo["load"]
+    server_text = (
+        f"{slo['server']['workers']} worker(s), {slo['server']['torch_threads']} torch "
+        f"thread(s), cores {report['server']['cores']}"
+        if report["server"]
+        else f"{report['url']} (not started by this run)"
+    )
     lines = [
-        f"Machine: {report['machine']}. Server: {slo['server']['workers']} worker(s), "
-        f"{slo['server']['torch_threads']} torch thread(s), "
-        f"cores {(report['server'] or {}).get('cores', '-')}; Locust: "
+        f"Machine: {report['machine']}. Server: {server_text}; Locust: "
         f"{report['generator_processes']} process(es). Load: {load['shape']}, "
         f"{load['users']} users x {load['user_rps']:g} req/s for {load['seconds']:g} s "
         f"(offered {load['users'] * load['user_rps']:g} req/s), "
