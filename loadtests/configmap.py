@@ -1,0 +1,49 @@
+"""Keeps ``deploy/examples/loadtest/locustfile-configmap.yaml`` equal to the locustfile.
+
+``python -m loadtests.configmap`` rewrites the ConfigMap from ``loadtests/locustfile.py``;
+``tests/loadtests/test_manifests.py`` fails when they differ.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from loadtests.local import LOCUSTFILE
+
+__all__ = ["CONFIGMAP", "main", "render"]
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGMAP = ROOT / "deploy" / "examples" / "loadtest" / "locustfile-configmap.yaml"
+
+HEADER = """\
+# The locustfile for the Locust master and workers, generated from loadtests/locustfile.py by
+# `python -m loadtests.configmap` (a test keeps them equal). Mounted at /mnt/locust.
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: dimtensor-locust
+  namespace: dimtensor
+  labels:
+    app.kubernetes.io/name: dimtensor-locust
+    app.kubernetes.io/part-of: dimtensor
+    app.kubernetes.io/component: loadtest
+data:
+  locustfile.py: |
+"""
+
+
+def render(source: str) -> str:
+    """The ConfigMap's text for a locustfile's source."""
+    body = "".join(f"    {line}" if line.strip() else "\n" for line in source.splitlines(True))
+    return HEADER + body
+
+
+def main() -> int:
+    CONFIGMAP.write_text(render(LOCUSTFILE.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"wrote {CONFIGMAP}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
