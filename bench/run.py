@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.models import write_repository
+from loadtests.slo import machine as cpu_line
 
 __all__ = ["main"]
 
@@ -292,16 +293,8 @@ def table(results: list[Result]) -> str:
 
 
 def machine() -> str:
-    """One line naming the machine the numbers come from."""
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
-    )
+    """One line naming the machine the numbers come from (and its kernel)."""
+    return f"{cpu_line()}, {platform.system()} {platform.release()}"
 
 
 def main(argv: list[str] | None = None) -> None:

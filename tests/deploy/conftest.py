@@ -197,3 +197,53 @@ def pod_specs(docs: Sequence[Doc]) -> Iterator[tuple[Doc, Doc]]:
 def containers(spec: Doc) -> list[Doc]:
     """Init and regular containers of a pod spec."""
     return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+# --- helpers of the job tiers' tests (test_batch.py, test_training.py) -----------------------
+
+
+def render_with(*values: Path | None, extra: tuple[str, ...] = ()) -> list[Doc]:
+    """The chart rendered with these values files (None: defaults) and extra flags."""
+    result = helm_template(list(values), extra=extra)
+    assert result.returncode == 0, result.stderr
+    return load_docs(result.stdout)
+
+
+def notes(values: Path | None, *extra: str) -> str:
+    """NOTES.txt of a client-only dry-run install (`helm template` does not render it)."""
+    cmd: list[str | Path] = [tool("bin/helm"), "install", RELEASE, CHART, "-n", NAMESPACE]
+    cmd += ["--dry-run=client", *extra]
+    if values is not None:
+        cmd += ["-f", values]
+    result = run(cmd, env={"KUBECONFIG": "/nonexistent"})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("\nNOTES:\n", 1)[1]
+
+
+def env(c: Doc) -> dict[str, str]:
+    """A container's literal environment variables (not those from a ``valueFrom``)."""
+    return {e["name"]: e["value"] for e in c["env"] if "value" in e}
+
+
+def mounts(c: Doc) -> dict[str, Doc]:
+    return {m["mountPath"]: m for m in c["volumeMounts"]}
+
+
+def volume(pod: Doc, name: str) -> Doc:
+    found = [v for v in pod["volumes"] if v["name"] == name]
+    assert len(found) == 1, name
+    one: Doc = found[0]
+    return one
+
+
+def assert_disabled_tier_renders_nothing_of_it(scenario: str, tier: str, tmp_path: Path) -> None:
+    """A scenario's `tier` block with `enabled: false` renders byte for byte what the scenario
+    renders without any such block: no value of the tier leaks into the other objects."""
+    values = scenario_values(SCENARIOS[scenario])
+    without, off = tmp_path / "without.yaml", tmp_path / "off.yaml"
+    without.write_text(yaml.safe_dump({k: v for k, v in values.items() if k != tier}))
+    off.write_text(yaml.safe_dump({**values, tier: {**values[tier], "enabled": False}}))
+    expected, got = helm_template([without]), helm_template([off])
+    assert expected.returncode == 0, expected.stderr
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == expected.stdout

@@ -30,12 +30,16 @@ from tests.deploy.conftest import (
     SCENARIOS,
     Doc,
     Render,
-    helm_template,
+    assert_disabled_tier_renders_nothing_of_it,
+    env,
     load_docs,
     merged_values,
+    mounts,
+    notes,
+    render_with,
     run,
-    scenario_values,
     tool,
+    volume,
 )
 
 # The CLI's exit codes (batch/exits.py, ExitCode by name) and the podFailurePolicy action each
@@ -85,42 +89,10 @@ def container(spec: Doc) -> Doc:
     return c
 
 
-def env(c: Doc) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in c["env"]}
-
-
-def mounts(c: Doc) -> dict[str, Doc]:
-    return {m["mountPath"]: m for m in c["volumeMounts"]}
-
-
-def volume(spec: Doc, name: str) -> Doc:
-    found = [v for v in spec["volumes"] if v["name"] == name]
-    assert len(found) == 1, name
-    one: Doc = found[0]
-    return one
-
-
-def render_with(*values: Path | None, extra: tuple[str, ...] = ()) -> list[Doc]:
-    result = helm_template(list(values), extra=extra)
-    assert result.returncode == 0, result.stderr
-    return load_docs(result.stdout)
-
-
 def the(docs: list[Doc], kind: str) -> Doc:
     found = [d for d in docs if d["kind"] == kind]
     assert len(found) == 1, f"{len(found)} {kind}"
     return found[0]
-
-
-def notes(values: Path | None, *extra: str) -> str:
-    """NOTES.txt of a client-only dry-run install (`helm template` does not render it)."""
-    cmd: list[str | Path] = [tool("bin/helm"), "install", RELEASE, CHART, "-n", NAMESPACE]
-    cmd += ["--dry-run=client", *extra]
-    if values is not None:
-        cmd += ["-f", values]
-    result = run(cmd, env={"KUBECONFIG": "/nonexistent"})
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split("\nNOTES:\n", 1)[1]
 
 
 def test_the_batch_scenarios_are_rendered_validated_and_linted() -> None:
@@ -348,16 +320,7 @@ def test_disabled_batch_renders_nothing(scenario: str, rendered: dict[str, Rende
 
 @pytest.mark.parametrize("scenario", BATCH_SCENARIOS)
 def test_batch_values_without_batch_enabled_change_nothing(scenario: str, tmp_path: Path) -> None:
-    """A scenario's batch block with `enabled: false` renders byte for byte what the scenario
-    renders without any batch block: no batch value leaks into the other objects."""
-    values = scenario_values(SCENARIOS[scenario])
-    without, off = tmp_path / "without.yaml", tmp_path / "off.yaml"
-    without.write_text(yaml.safe_dump({k: v for k, v in values.items() if k != "batch"}))
-    off.write_text(yaml.safe_dump({**values, "batch": {**values["batch"], "enabled": False}}))
-    expected, got = helm_template([without]), helm_template([off])
-    assert expected.returncode == 0, expected.stderr
-    assert got.returncode == 0, got.stderr
-    assert got.stdout == expected.stdout
+    assert_disabled_tier_renders_nothing_of_it(scenario, "batch", tmp_path)
 
 
 def test_job_name_changes_with_the_job_spec_only() -> None:

@@ -30,12 +30,14 @@ from tests.deploy.conftest import (
     TRAINING_SCENARIOS,
     Doc,
     Render,
-    helm_template,
+    assert_disabled_tier_renders_nothing_of_it,
+    env,
     load_docs,
     merged_values,
-    run,
-    scenario_values,
-    tool,
+    mounts,
+    notes,
+    render_with,
+    volume,
 )
 
 # The CLI's exit codes (training.exits.ExitCode, by name) and the podFailurePolicy action each
@@ -125,38 +127,6 @@ def container(pod: Doc) -> Doc:
     c: Doc = pod["containers"][0]
     assert c["name"] == CONTAINER
     return c
-
-
-def env(c: Doc) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in c["env"] if "value" in e}
-
-
-def mounts(c: Doc) -> dict[str, Doc]:
-    return {m["mountPath"]: m for m in c["volumeMounts"]}
-
-
-def volume(pod: Doc, name: str) -> Doc:
-    found = [v for v in pod["volumes"] if v["name"] == name]
-    assert len(found) == 1, name
-    one: Doc = found[0]
-    return one
-
-
-def render_with(*values: Path | None, extra: tuple[str, ...] = ()) -> list[Doc]:
-    result = helm_template(list(values), extra=extra)
-    assert result.returncode == 0, result.stderr
-    return load_docs(result.stdout)
-
-
-def notes(values: Path | None, *extra: str) -> str:
-    """NOTES.txt of a client-only dry-run install (`helm template` does not render it)."""
-    cmd: list[str | Path] = [tool("bin/helm"), "install", RELEASE, CHART, "-n", NAMESPACE]
-    cmd += ["--dry-run=client", *extra]
-    if values is not None:
-        cmd += ["-f", values]
-    result = run(cmd, env={"KUBECONFIG": "/nonexistent"})
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split("\nNOTES:\n", 1)[1]
 
 
 def example(path: Path) -> list[Doc]:
@@ -643,16 +613,7 @@ def test_disabled_training_renders_nothing(scenario: str, rendered: dict[str, Re
 def test_training_values_without_training_enabled_change_nothing(
     scenario: str, tmp_path: Path
 ) -> None:
-    """A scenario's training block with `enabled: false` renders byte for byte what the
-    scenario renders without any training block."""
-    values = scenario_values(SCENARIOS[scenario])
-    without, off = tmp_path / "without.yaml", tmp_path / "off.yaml"
-    without.write_text(yaml.safe_dump({k: v for k, v in values.items() if k != "training"}))
-    off.write_text(yaml.safe_dump({**values, "training": {**values["training"], "enabled": False}}))
-    expected, got = helm_template([without]), helm_template([off])
-    assert expected.returncode == 0, expected.stderr
-    assert got.returncode == 0, got.stderr
-    assert got.stdout == expected.stdout
+    assert_disabled_tier_renders_nothing_of_it(scenario, "training", tmp_path)
 
 
 def test_job_name_changes_with_the_job_spec_only() -> None:
