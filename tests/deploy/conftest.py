@@ -8,8 +8,9 @@ the test that needs it, it never skips.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,3 +248,45 @@ def assert_disabled_tier_renders_nothing_of_it(scenario: str, tier: str, tmp_pat
     assert expected.returncode == 0, expected.stderr
     assert got.returncode == 0, got.stderr
     assert got.stdout == expected.stdout
+
+
+def assert_job_named_by_its_spec(
+    tier: str, job_of: Callable[[list[Doc]], Doc], preset: Path, changing: Sequence[str]
+) -> Callable[..., str]:
+    """A tier's Job is named ``<release>-dimtensor-<tier>-<8 hex of its spec>``: stable
+    across renders and other tiers' values, new with every `changing` setting (and the image
+    and resources), so `helm upgrade` replaces an immutable Job instead of failing.
+    Returns the name function for further checks."""
+
+    def job_name(*extra: str) -> str:
+        name: str = job_of(render_with(preset, extra=extra))["metadata"]["name"]
+        return name
+
+    name = job_name()
+    assert re.fullmatch(rf"{RELEASE}-dimtensor-{tier}-[0-9a-f]{{8}}", name), name
+    assert job_name() == name, "the name is stable across renders"
+    assert job_name("--set", "api.enabled=true", "--set", "api.replicaCount=5") == name
+    for setting in (*changing, "image.tag=0.2.0", f"{tier}.resources.limits.memory=3Gi"):
+        assert job_name("--set", setting) != name, setting
+    return job_name
+
+
+DISRUPTION_RULE: Doc = {
+    "action": "Ignore",
+    "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+}
+
+
+def expected_failure_rules(
+    container: str, exit_codes: Mapping[int, tuple[str, str | None]]
+) -> list[Doc]:
+    """A job tier's podFailurePolicy rules: disruptions ignored first, then one rule per
+    exit code that has an action, in the table's order."""
+    return [DISRUPTION_RULE] + [
+        {
+            "action": action,
+            "onExitCodes": {"containerName": container, "operator": "In", "values": [code]},
+        }
+        for code, (_, action) in exit_codes.items()
+        if action is not None
+    ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,9 @@ from tests.deploy.conftest import (
     Doc,
     Render,
     assert_disabled_tier_renders_nothing_of_it,
+    assert_job_named_by_its_spec,
     env,
+    expected_failure_rules,
     load_docs,
     merged_values,
     mounts,
@@ -52,18 +53,7 @@ EXIT_CODES: dict[int, tuple[str, str | None]] = {
     1: ("CRASH", None),  # retried, up to backoffLimitPerIndex
 }
 CONTAINER = "batch"
-DISRUPTION_RULE: Doc = {
-    "action": "Ignore",
-    "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
-}
-EXPECTED_RULES: list[Doc] = [DISRUPTION_RULE] + [
-    {
-        "action": action,
-        "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [code]},
-    }
-    for code, (_, action) in EXIT_CODES.items()
-    if action is not None
-]
+EXPECTED_RULES = expected_failure_rules(CONTAINER, EXIT_CODES)
 CONFIG_FILE = "/etc/dimtensor-batch/config.yaml"
 DATA_MOUNT = "/data"
 PRESET = CHART / "values-batch.yaml"
@@ -324,17 +314,9 @@ def test_batch_values_without_batch_enabled_change_nothing(scenario: str, tmp_pa
 
 
 def test_job_name_changes_with_the_job_spec_only() -> None:
-    def job_name(*extra: str) -> str:
-        name: str = the(render_with(PRESET, extra=extra), "Job")["metadata"]["name"]
-        return name
-
-    name = job_name()
-    assert re.fullmatch(rf"{RELEASE}-dimtensor-batch-[0-9a-f]{{8}}", name), name
-    assert job_name() == name, "the name is stable across renders"
-    assert job_name("--set", "api.enabled=true", "--set", "api.replicaCount=5") == name
-    assert job_name("--set", "batch.config.model=pendulum") != name
-    assert job_name("--set", "batch.resources.limits.memory=3Gi") != name
-    assert job_name("--set", "image.tag=0.2.0") != name
+    job_name = assert_job_named_by_its_spec(
+        "batch", lambda docs: the(docs, "Job"), PRESET, ["batch.config.model=pendulum"]
+    )
     long = job_name("--set", "fullnameOverride=" + "x" * 63)
     assert len(long) <= 59, "room for -<index> in a 63-character hostname"
 

@@ -31,7 +31,9 @@ from tests.deploy.conftest import (
     Doc,
     Render,
     assert_disabled_tier_renders_nothing_of_it,
+    assert_job_named_by_its_spec,
     env,
+    expected_failure_rules,
     load_docs,
     merged_values,
     mounts,
@@ -51,18 +53,7 @@ EXIT_CODES: dict[int, tuple[str, str | None]] = {
     0: ("OK", None),  # done
 }
 CONTAINER = "training"
-DISRUPTION_RULE: Doc = {
-    "action": "Ignore",
-    "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
-}
-EXPECTED_RULES: list[Doc] = [DISRUPTION_RULE] + [
-    {
-        "action": action,
-        "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [code]},
-    }
-    for code, (_, action) in EXIT_CODES.items()
-    if action is not None
-]
+EXPECTED_RULES = expected_failure_rules(CONTAINER, EXIT_CODES)
 CONFIG_DIR = "/etc/dimtensor-train"
 CONFIG_FILE = f"{CONFIG_DIR}/config.yaml"
 CHECKPOINTS = "/checkpoints"
@@ -617,18 +608,12 @@ def test_training_values_without_training_enabled_change_nothing(
 
 
 def test_job_name_changes_with_the_job_spec_only() -> None:
-    def job_name(*extra: str) -> str:
-        name: str = the(render_with(PRESET, extra=extra), "Job")["metadata"]["name"]
-        return name
-
-    name = job_name()
-    assert re.fullmatch(rf"{RELEASE}-dimtensor-training-[0-9a-f]{{8}}", name), name
-    assert job_name() == name, "the name is stable across renders"
-    assert job_name("--set", "api.enabled=true", "--set", "api.replicaCount=5") == name
-    assert job_name("--set", "training.config.steps=100") != name
-    assert job_name("--set", "training.resources.limits.memory=3Gi") != name
-    assert job_name("--set", "image.tag=0.2.0") != name
-    assert job_name("--set", "training.nodes=2") != name
+    assert_job_named_by_its_spec(
+        "training",
+        lambda docs: the(docs, "Job"),
+        PRESET,
+        ["training.config.steps=100", "training.nodes=2"],
+    )
 
 
 def test_long_names_fit_kubernetes_limits() -> None:
