@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from batch.exits import ConfigError
+from service.settings import Settings
 
 __all__ = [
     "MAX_CONFIG_BYTES",
@@ -48,6 +49,7 @@ __all__ = [
     "load_config",
     "load_settings",
     "read_mapping",
+    "server_settings",
 ]
 
 MAX_CONFIG_BYTES = 1_048_576
@@ -301,6 +303,15 @@ class BatchSettings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+
+def server_settings() -> Settings:
+    """The server's settings (MODEL_REPOSITORY, TORCH_THREADS, ...): the jobs read the same
+    repository with the same limits as the API tier; a malformed one is a config error."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(f"environment: {exc.errors(include_url=False)[0]['msg']}") from None
 
 
 def load_settings() -> BatchSettings:

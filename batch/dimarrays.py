@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from dimtensor import DimArray
 from dimtensor.core.units import Unit
 
+from batch.parts import Column
 from service.units import parse_unit
 
 __all__ = ["read_dimarrays"]
@@ -34,8 +35,8 @@ def read_dimarrays(path: str | Path, columns: Sequence[str] | None = None) -> di
     table = pq.read_table(path, columns=list(columns) if columns is not None else None)
     arrays: dict[str, DimArray] = {}
     for field, column in zip(table.schema, table.columns, strict=True):
-        text = (field.metadata or {}).get(b"unit", b"").decode()
-        if not text:
+        text = Column.from_field(field).unit
+        if text is None:
             continue
         unit = parse_unit(text)
         values = np.asarray(column.to_numpy(), dtype=np.float64)

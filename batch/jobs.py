@@ -24,7 +24,6 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import torch
-from pydantic import ValidationError
 
 from batch.config import (
     BatchSettings,
@@ -33,6 +32,7 @@ from batch.config import (
     PredictJob,
     SweepJob,
     config_hash,
+    server_settings,
 )
 from batch.designs import Design, design_for
 from batch.door import BatchDoor
@@ -47,7 +47,6 @@ from service.dataplane import DataPlane
 from service.errors import ManifestError, ServiceError
 from service.models import LoadedModel, ModelRepository, default_repository_path
 from service.models.weights import resolve_weights_path
-from service.settings import Settings
 from service.tensors import FloatArray
 from service.units import parse_unit
 
@@ -91,7 +90,7 @@ def plan(config: SweepJob | MonteCarloJob | PredictJob | PiJob, settings: BatchS
     """Check `config` against the model repository (or the equations) and plan it."""
     if isinstance(config, PiJob):
         return PiPlan(config)
-    server = _server_settings()
+    server = server_settings()
     torch.set_num_threads(server.torch_threads)
     root = server.model_repository or default_repository_path()
     try:
@@ -104,15 +103,6 @@ def plan(config: SweepJob | MonteCarloJob | PredictJob | PiJob, settings: BatchS
     if isinstance(config, PredictJob):
         return PredictPlan(config, dataplane, root)
     return DesignPlan(config, dataplane, root)
-
-
-def _server_settings() -> Settings:
-    """The server's settings (MODEL_REPOSITORY, TORCH_THREADS, ...): a job reads the same
-    repository with the same limits as the API tier."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        raise ConfigError(f"environment: {exc.errors(include_url=False)[0]['msg']}") from None
 
 
 def _identity(
@@ -208,7 +198,7 @@ class PredictPlan(Plan):
             dataplane, config.model, config.version, self.source.units, config.outputs
         )
         self.rows = self.source.rows
-        kept = [_kept(self.source.field(name)) for name in config.keep]
+        kept = [Column.from_field(self.source.field(name)) for name in config.keep]
         self.columns = [
             _index_column(),
             *kept,
@@ -240,13 +230,6 @@ class PredictPlan(Plan):
             ]
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
             progress.advance(rows)
-
-
-def _kept(field: pa.Field) -> Column:
-    meta = field.metadata or {}
-    unit = meta.get(b"unit", b"").decode() or None
-    dimension = meta.get(b"dimension", b"").decode() or None
-    return Column(field.name, field.type, unit, dimension)
 
 
 def _floats(column: pa.Array) -> FloatArray:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from batch.exits import IncompleteError
-from batch.parts import METADATA_KEY, OutputFolder, atomic_parquet, atomic_write
+from batch.parts import METADATA_KEY, Column, OutputFolder, atomic_parquet, atomic_write
 from batch.shards import Shard
 from batch.sources import PRE_BUFFER
 from service.tensors import FloatArray
@@ -85,11 +85,8 @@ def summarize(path: Path) -> dict[str, Any]:
     pf = pq.ParquetFile(path, pre_buffer=PRE_BUFFER)
     out: dict[str, Any] = {}
     for field in schema:
-        meta = field.metadata or {}
-        entry: dict[str, Any] = {
-            "unit": meta.get(b"unit", b"").decode() or None,
-            "dimension": meta.get(b"dimension", b"").decode() or None,
-        }
+        described = Column.from_field(field)
+        entry: dict[str, Any] = {"unit": described.unit, "dimension": described.dimension}
         column = pf.read(columns=[field.name]).column(0)
         entry["count"] = len(column) - column.null_count
         if pa.types.is_floating(field.type) or pa.types.is_integer(field.type):

@@ -72,6 +72,14 @@ class Column:
     unit: str | None = None
     dimension: str | None = None
 
+    @classmethod
+    def from_field(cls, field: pa.Field) -> Column:
+        """A column as a file's schema describes it (the readers' one way to its unit)."""
+        meta = field.metadata or {}
+        unit = meta.get(b"unit", b"").decode() or None
+        dimension = meta.get(b"dimension", b"").decode() or None
+        return cls(field.name, field.type, unit, dimension)
+
     def field(self) -> pa.Field:
         meta = None
         if self.unit is not None:

@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from batch.exits import ConfigError, InputDataError
+from batch.parts import Column
 
 __all__ = ["PRE_BUFFER", "Source", "open_source"]
 
@@ -151,8 +152,7 @@ def open_source(
 
 
 def _unit_of(path: Path, field: pa.Field, configured: str | None) -> str:
-    meta = field.metadata or {}
-    stored = meta.get(b"unit", b"").decode() or None
+    stored = Column.from_field(field).unit
     if stored is not None and configured is not None and stored != configured:
         raise ConfigError(
             f"input {path}: column {field.name!r} is in {stored!r} by the file's schema, "

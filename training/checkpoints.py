@@ -44,10 +44,11 @@ _NAME = re.compile(r"^step-(\d{8,})$")
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A complete checkpoint: its step and its folder."""
+    """A complete checkpoint: its step, its folder and its commit marker."""
 
     step: int
     path: Path
+    marker: dict[str, Any]
 
     def load(self) -> dict[str, Any]:
         state: dict[str, Any] = torch.load(self.path / STATE, weights_only=True)
@@ -71,7 +72,7 @@ class CheckpointStore:
             match = _NAME.match(path.name)
             marker = self._marker(path) if match else None
             if match and marker is not None and marker.get("step") == int(match.group(1)):
-                found.append(Checkpoint(int(match.group(1)), path))
+                found.append(Checkpoint(int(match.group(1)), path, marker))
         return sorted(found, key=lambda c: c.step)
 
     def _marker(self, path: Path) -> dict[str, Any] | None:
@@ -89,7 +90,7 @@ class CheckpointStore:
         if not done:
             return None
         newest = done[-1]
-        marker = self._marker(newest.path) or {}
+        marker = newest.marker  # read and checked by complete(): not hashed again
         if marker.get("config_sha256") != self.config_sha256:
             raise ConfigError(
                 f"checkpoint_dir {self.folder} holds checkpoints of another config "

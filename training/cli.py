@@ -27,9 +27,8 @@ from types import FrameType
 from typing import Any
 
 import torch
-from pydantic import ValidationError
 
-from service.settings import Settings
+from batch.config import server_settings
 from training.checkpoints import CheckpointStore
 from training.config import (
     PinnJob,
@@ -40,7 +39,7 @@ from training.config import (
     load_settings,
 )
 from training.distributed import join
-from training.exits import ConfigError, ExitCode, StopSignal, configure_logging, exit_code
+from training.exits import ExitCode, StopSignal, configure_logging, exit_code
 from training.export import export_model
 from training.loop import Task, run_steps
 from training.pinn import PinnTask
@@ -90,18 +89,11 @@ class _Job:
     export_to: Path | None
 
 
-def _threads() -> int:
-    try:
-        return Settings().torch_threads
-    except ValidationError as exc:
-        raise ConfigError(f"environment: {exc.errors(include_url=False)[0]['msg']}") from None
-
-
 def _build(path: Path) -> _Job:
     """Every check before the first step; a refusal is a ConfigError (exit 2)."""
     settings = load_settings()
     config = load_config(path)
-    torch.set_num_threads(_threads())
+    torch.set_num_threads(server_settings().torch_threads)
     torch.manual_seed(config.seed)  # the network's initial weights
     problem: Problem | None = None
     task: Task

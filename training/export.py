@@ -11,7 +11,6 @@ one.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import shutil
@@ -23,7 +22,7 @@ import yaml
 from safetensors.torch import save_file
 from torch import nn
 
-from batch.parts import fsync_dir
+from batch.parts import fsync_dir, sha256_file
 from service.models import load_model
 
 __all__ = ["WEIGHTS", "export_model", "next_version"]
@@ -59,7 +58,7 @@ def export_model(
         # One metadata key only: safetensors writes a multi-key map in random order.
         save_file(tensors, str(tmp / WEIGHTS), metadata={"source": "dimtensor-train"})
         (tmp / WEIGHTS).chmod(0o644)  # safetensors writes 0600; the server may be another user
-        digest = hashlib.sha256((tmp / WEIGHTS).read_bytes()).hexdigest()
+        digest = sha256_file(tmp / WEIGHTS)
         while True:
             version = next_version(folder)
             doc = {

@@ -194,13 +194,21 @@ def _adam_step(
 ) -> dict[str, torch.Tensor]:
     batch = _share(task.batch(step, size, generator), world)
     optimizers.adam.zero_grad()
+    terms, _ = _backward(task, optimizers, world, batch)
+    optimizers.adam.step()
+    optimizers.schedule.step()
+    return terms
+
+
+def _backward(
+    task: Task, optimizers: _Optimizers, world: World, batch: torch.Tensor
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The loss terms on `batch`, their sum's gradients averaged over the ranks."""
     terms = task.loss_terms(batch)
     loss = torch.stack(list(terms.values())).sum()
     loss.backward()  # type: ignore[no-untyped-call]
     world.average([p.grad for p in optimizers.params if p.grad is not None])
-    optimizers.adam.step()
-    optimizers.schedule.step()
-    return terms
+    return terms, loss
 
 
 def _lbfgs_step(
@@ -210,10 +218,7 @@ def _lbfgs_step(
 
     def closure() -> torch.Tensor:
         optimizers.lbfgs.zero_grad()
-        terms = task.loss_terms(grid)
-        loss = torch.stack(list(terms.values())).sum()
-        loss.backward()  # type: ignore[no-untyped-call]
-        world.average([p.grad for p in optimizers.params if p.grad is not None])
+        terms, loss = _backward(task, optimizers, world, grid)
         value = loss.detach().clone()
         world.average([value])  # every rank takes the same line-search decisions
         seen.update(terms)

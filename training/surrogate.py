@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import torch
 from dimtensor.analysis import buckingham_pi
 
+from batch.parts import Column
 from batch.sources import PRE_BUFFER
 from service.errors import ServiceError
 from service.models.architectures import MLPParams, PiGroupMLPParams
@@ -44,8 +45,8 @@ def _column_units(path: Path, schema: pa.Schema, names: list[str]) -> list[Parse
         if name not in schema.names:
             raise ConfigError(f"data {path}: no column {name!r}; received {schema.names}")
         field = schema.field(name)
-        text = (field.metadata or {}).get(b"unit", b"").decode()
-        if not text:
+        text = Column.from_field(field).unit
+        if text is None:
             raise ConfigError(
                 f"data {path}: column {name!r} has no unit in its schema; expected a Parquet "
                 "file whose fields carry a 'unit' (as dimtensor-batch writes them)"
