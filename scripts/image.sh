@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Builds and runs the project's container images (docs/images.md). Used by `make image`,
+# `make image-run` and the image tests.
+#
+#   scripts/image.sh build [cpu|gpu]   build Dockerfile (cpu, the default) or Dockerfile.gpu;
+#                                      ends by printing the image's tag and size in MB
+#   scripts/image.sh run               run the CPU image on $PORT as the chart runs it, in the
+#                                      foreground until stopped
+#   scripts/image.sh base              make sure the base image exists: pull it, or, when no
+#                                      registry answers, make it locally (debootstrap + import)
+#   scripts/image.sh tag [cpu|gpu]     print the tag a build gets
+#   scripts/image.sh run-options       print `run`'s security and volume options, one a line
+#
+# The engine is docker where a daemon answers, else podman (ENGINE=podman|docker to choose).
+# With podman, CONTAINERS_CONF defaults to .tools/containers.conf when scripts/install-tools.sh
+# wrote one (runc instead of crun, ulimits the host allows).
+#
+# Settings (environment):
+#   IMAGE             the tag (default ghcr.io/dimtensor/dimtensor-serve:<version>[-cuda]);
+#                     <version> is pyproject's, which the chart's appVersion repeats
+#   BASE_IMAGE        the base (default: Dockerfile's, python:3.11-slim-bookworm)
+#   LOCAL_BASE=1      make the base locally without trying a registry first
+#   TORCH_FIND_LINKS  a folder holding the torch wheel, mounted into the build; by default the
+#                     first of pip's find-links folders that holds torch-<TORCH_VERSION>, else
+#                     none (the wheel comes from the PyTorch index)
+#   PIP_CERT          a CA bundle for pip in the build, mounted (podman) and never copied;
+#                     by default pip's own `global.cert` setting where one is configured
+#   PORT              the host port of `run` (default 8080)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${ROOT}"
+
+REGISTRY_IMAGE="ghcr.io/dimtensor/dimtensor-serve"
+DEFAULT_BASE="docker.io/library/python:3.11-slim-bookworm"
+TORCH_VERSION="${TORCH_VERSION:-2.13.0+cpu}"
+UID_GID="10001:10001"  # deploy/helm/dimtensor/values.yaml security.runAsUser/runAsGroup
+
+die() {
+  echo "image: $*" >&2
+  exit 1
+}
+
+engine() {
+  if [[ -n "${ENGINE:-}" ]]; then
+    echo "${ENGINE}"
+  elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+    echo docker
+  elif command -v podman >/dev/null 2>&1; then
+    echo podman
+  else
+    die "neither a docker daemon nor podman is available: run 'make tools' (installs podman)"
+  fi
+}
+
+ENGINE="$(engine)"
+if [[ "${ENGINE}" == podman && -z "${CONTAINERS_CONF:-}" && -f "${ROOT}/.tools/containers.conf" ]]; then
+  export CONTAINERS_CONF="${ROOT}/.tools/containers.conf"
+fi
+
+version() {
+  python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])'
+}
+
+# The tag scheme: <appVersion> for the CPU image, <appVersion>-cuda for the GPU one.
+tag() {
+  local variant="${1:-cpu}" suffix=""
+  [[ "${variant}" == gpu ]] && suffix="-cuda"
+  echo "${IMAGE:-${REGISTRY_IMAGE}:$(version)${suffix}}"
+}
+
+image_exists() {
+  "${ENGINE}" image inspect "$1" >/dev/null 2>&1
+}
+
+# A Debian bookworm root with Debian's Python 3.11 and venv, trimmed, imported under the
+# default base's name: the stand-in for python:3.11-slim-bookworm where no registry answers.
+make_local_base() {
+  local name="$1" root
+  command -v debootstrap >/dev/null 2>&1 || die "debootstrap is missing: run 'make tools'"
+  root="$(mktemp -d)"
+  echo "image: making ${name} locally (debootstrap bookworm, no registry answered)" >&2
+  debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+    bookworm "${root}" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >/dev/null
+  rm -rf "${root}"/usr/share/{doc,man,info,locale}/* "${root}"/var/cache/apt/* \
+    "${root}"/var/lib/apt/lists/* "${root}"/var/log/*
+  tar -C "${root}" -c . | "${ENGINE}" import \
+    --change 'CMD ["python3"]' --change 'ENV LANG=C.UTF-8' - "${name}" >/dev/null
+  rm -rf "${root}"
+}
+
+ensure_base() {
+  local name="${BASE_IMAGE:-${DEFAULT_BASE}}"
+  image_exists "${name}" && return 0
+  if [[ "${LOCAL_BASE:-0}" != 1 ]] && timeout 120 "${ENGINE}" pull -q "${name}" >/dev/null 2>&1; then
+    return 0
+  fi
+  make_local_base "${name}"
+}
+
+# The first folder of pip's find-links setting that holds the torch wheel, if any.
+torch_find_links() {
+  if [[ -n "${TORCH_FIND_LINKS:-}" ]]; then
+    echo "${TORCH_FIND_LINKS}"
+    return 0
+  fi
+  local folder
+  for folder in $(python3 -m pip config get global.find-links 2>/dev/null || true); do
+    compgen -G "${folder}/torch-${TORCH_VERSION}-*.whl" >/dev/null && echo "${folder}" && return 0
+  done
+  return 0
+}
+
+pip_cert() {
+  if [[ -n "${PIP_CERT:-}" ]]; then
+    echo "${PIP_CERT}"
+  else
+    python3 -m pip config get global.cert 2>/dev/null || true
+  fi
+}
+
+size_mb() {
+  local bytes
+  bytes="$("${ENGINE}" image inspect --format '{{.Size}}' "$1")"
+  echo $(((bytes + 500000) / 1000000))
+}
+
+build() {
+  local variant="${1:-cpu}" dockerfile=Dockerfile name args=() links cert
+  [[ "${variant}" == gpu ]] && dockerfile=Dockerfile.gpu
+  [[ "${variant}" == cpu || "${variant}" == gpu ]] || die "unknown variant '${variant}': cpu or gpu"
+  name="$(tag "${variant}")"
+  if [[ "${variant}" == cpu ]]; then
+    ensure_base
+    [[ -n "${BASE_IMAGE:-}" ]] && args+=(--build-arg "BASE_IMAGE=${BASE_IMAGE}")
+    links="$(torch_find_links)"
+    if [[ -n "${links}" ]]; then
+      [[ "${ENGINE}" == podman ]] || die "TORCH_FIND_LINKS needs podman (a folder mounted into the build)"
+      args+=(-v "${links}:/wheels:ro" --build-arg TORCH_FIND_LINKS=/wheels)
+    fi
+  fi
+  cert="$(pip_cert)"
+  if [[ -n "${cert}" && "${ENGINE}" == podman ]]; then
+    args+=(-v "${cert}:/run/build-ca/ca.pem:ro" --build-arg PIP_CERT=/run/build-ca/ca.pem)
+  fi
+  # podman: the base is here (ensure_base); the docker format keeps SHELL (OCI drops it)
+  [[ "${ENGINE}" == podman ]] && args+=(--pull=never --format=docker)
+  "${ENGINE}" build -f "${dockerfile}" -t "${name}" \
+    --build-arg "VERSION=$(version)" \
+    --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+    "${args[@]}" .
+  echo "image: ${name} $(size_mb "${name}") MB"
+}
+
+# The chart's pod: read-only root, UID/GID 10001, no capability, no new privileges, and
+# emptyDirs at /tmp, /home/app and /tmp/prometheus (tmpfs here), with the configmap's
+# PROMETHEUS_MULTIPROC_DIR. One option per line (tests/image reads them: `run-options`).
+run_options() {
+  printf '%s\n' --read-only "--user=${UID_GID}" --cap-drop=ALL \
+    --security-opt=no-new-privileges \
+    --tmpfs=/tmp:rw,mode=1777 --tmpfs=/tmp/prometheus:rw,mode=1777 \
+    --env=PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
+  # HOME: podman gives a tmpfs the image folder's mode and root as owner (U: the user's),
+  # docker takes the owner as mount options. Podman alone adds writable /run and /var/tmp to
+  # --read-only unless told not to.
+  if [[ "${ENGINE}" == podman ]]; then
+    printf '%s\n' --tmpfs=/home/app:rw,U --read-only-tmpfs=false
+  else
+    echo "--tmpfs=/home/app:rw,uid=${UID_GID%%:*},gid=${UID_GID##*:}"
+  fi
+}
+
+run() {
+  local name options tty=()
+  name="$(tag cpu)"
+  image_exists "${name}" || die "${name} is not built: run 'make image' first"
+  mapfile -t options < <(run_options)
+  [[ -t 0 && -t 1 ]] && tty=(-it)
+  echo "image: serving ${name} on http://localhost:${PORT:-8080} (Ctrl-C stops it)" >&2
+  exec "${ENGINE}" run --rm "${tty[@]}" "${options[@]}" -p "${PORT:-8080}:8080" "${name}" serve
+}
+
+case "${1:-}" in
+  build) build "${2:-cpu}" ;;
+  run) run ;;
+  run-options) run_options ;;
+  base) ensure_base ;;
+  tag) tag "${2:-cpu}" ;;
+  *) die "usage: scripts/image.sh build [cpu|gpu] | run | run-options | base | tag [cpu|gpu]" ;;
+esac
