@@ -61,24 +61,9 @@ RUN pip install -c /src/requirements/constraints.txt \
         "/src${EXTRAS:+[${EXTRAS}]}" \
     && pip check
 
-# Trims measured safe (docs/images.md; the image tests exercise all three workloads after them):
-# torch's tests, C++ headers and tools (torch_shm_manager stays: `import torch` needs it), every
-# package's `tests` folder (never imported: `testing` modules stay), pyarrow's C++ headers and
-# Cython sources, debug symbols, pip itself. Byte code is compiled once, "unchecked-hash" (valid whatever the
-# files' times), so a read-only container never recompiles on start. Excluded: torch's one
-# Python 3.12-only test helper, which no import reaches and 3.11 cannot compile.
-RUN site="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
-    && rm -rf "${site}/torch/test" "${site}/torch/include" \
-    && find "${site}/torch/bin" -type f ! -name torch_shm_manager -delete \
-    && find "${site}" -type d -name tests -prune -exec rm -rf {} + \
-    && rm -rf "${site}/pyarrow/include" "${site}/pyarrow/src" \
-    && find "${site}/pyarrow" -type f \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' \) -delete \
-    && find /opt/venv -type f \( -name '*.so' -o -name '*.so.[0-9]*' \) \
-        -exec strip --strip-unneeded {} + \
-    && pip uninstall -y -q pip setuptools wheel \
-    && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} + \
-    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash \
-        -x '/torch/testing/_internal/py312_' /opt/venv/lib
+# The measured trims and the byte code, in this stage: the runtime stage copies what is left.
+COPY scripts/trim-venv.sh /usr/local/bin/trim-venv
+RUN trim-venv /opt/venv
 
 
 FROM ${BASE_IMAGE}
