@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8080
 export PORT
+export IMAGE
 
-.PHONY: install tools serve test lint typecheck pytest clean bench
+.PHONY: install tools serve test lint typecheck pytest clean bench image image-gpu image-run
 
 # The venv is rebuilt whenever the declared or pinned dependencies change.
 $(STAMP): pyproject.toml requirements/constraints.txt
@@ -47,6 +48,20 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.batch
 	$(BIN)/python -m bench.training
+
+## The CPU image (podman, or docker where a daemon runs; the base is made locally with
+## debootstrap when no registry answers); ends with its tag and size. IMAGE=... sets the tag.
+image: tools
+	bash scripts/image.sh build cpu
+
+## The GPU image (Dockerfile.gpu, NVIDIA's CUDA runtime base: needs a registry).
+image-gpu: tools
+	bash scripts/image.sh build gpu
+
+## Run the CPU image on PORT as the chart runs it (read-only root filesystem, UID 10001, no
+## capability, no new privileges), in the foreground until stopped.
+image-run:
+	bash scripts/image.sh run
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis

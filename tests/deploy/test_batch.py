@@ -177,7 +177,8 @@ def test_config_file_from_the_configmap(scenario: str, rendered: dict[str, Rende
     spec = job_spec(render)
     pod = spec["template"]["spec"]
     c = container(pod)
-    assert c["command"] == ["dimtensor-batch", "run", CONFIG_FILE]
+    assert c["args"] == ["batch", "run", CONFIG_FILE]
+    assert "command" not in c, "the image's entrypoint (dimtensor) runs it"
     directory, filename = CONFIG_FILE.rsplit("/", 1)
     mount = mounts(c)[directory]
     assert mount["readOnly"] is True
@@ -387,7 +388,7 @@ def test_notes_watch_and_merge_a_job(rendered: dict[str, Render]) -> None:
     merge = overrides["spec"]
     pod = job["spec"]["template"]["spec"]
     c = container(merge)
-    assert c["command"] == ["dimtensor-batch", "merge", CONFIG_FILE]
+    assert c["args"] == ["batch", "merge", CONFIG_FILE]
     assert c["name"] == words[4], "kubectl attaches to the pod's one container"
     assert c["env"] == container(pod)["env"]
     assert c["volumeMounts"] == container(pod)["volumeMounts"]
@@ -406,7 +407,7 @@ def test_notes_of_a_cronjob(rendered: dict[str, Render]) -> None:
     assert f"create job --from=cronjob/{cron} " in text
     assert "wait --for=condition=Complete" not in text
     _, overrides = _merge_pod(text)
-    assert container(overrides["spec"])["command"][1] == "merge"
+    assert container(overrides["spec"])["args"][1] == "merge"
 
 
 def test_notes_warn_about_a_single_node_claim_and_no_claim() -> None:

@@ -254,7 +254,8 @@ def test_single_node_is_a_plain_job_running_run(rendered: dict[str, Render]) -> 
     assert (spec["completions"], spec["parallelism"]) == (1, 1)
     pod = pod_of(job)
     c = container(pod)
-    assert c["command"] == ["dimtensor-train", "run", CONFIG_FILE]
+    assert c["args"] == ["train", "run", CONFIG_FILE]
+    assert "command" not in c, "the image's entrypoint (dimtensor) runs it"
     assert not set(PET) & set(env(c)), "no torchrun on a single process"
     assert "subdomain" not in pod
     assert "ports" not in c
@@ -282,7 +283,7 @@ def test_ddp_is_an_indexed_job_found_through_a_headless_service(
     assert variables["PET_NPROC_PER_NODE"] == str(procs)
     assert "PET_NODE_RANK" not in variables, "launch takes it from JOB_COMPLETION_INDEX"
     assert "JOB_COMPLETION_INDEX" not in variables, "Kubernetes sets it in Indexed mode"
-    assert c["command"] == ["dimtensor-train", "launch", CONFIG_FILE]
+    assert c["args"] == ["train", "launch", CONFIG_FILE]
 
     # The headless Service: a DNS name per pod, published before the pods are ready.
     svc = service["spec"]
@@ -316,7 +317,7 @@ def test_several_processes_on_one_node_launch_without_a_service(
     assert spec["completions"] == 1
     c = container(spec["template"]["spec"])
     variables = env(c)
-    assert c["command"][:2] == ["dimtensor-train", "launch"]
+    assert c["args"][:2] == ["train", "launch"]
     values = merged_values(GPU)["training"]
     assert variables["PET_NPROC_PER_NODE"] == str(values["gpu"]["count"]) == "2"
     assert variables["PET_NNODES"] == "1"
@@ -330,11 +331,11 @@ def test_nproc_per_node_wins_over_the_gpu_count() -> None:
     c = container(
         pod_of(the(render_with(PRESET, extra=("--set", "training.nprocPerNode=3")), "Job"))
     )
-    assert c["command"][1] == "launch"
+    assert c["args"][1] == "launch"
     assert env(c)["PET_NPROC_PER_NODE"] == "3"
     docs = render_with(CI_VALUES[GPU], extra=("--set", "training.nprocPerNode=1"))
     c = container(pod_of(the(docs, "Job")))
-    assert c["command"][1] == "run", "one process per pod: no torchrun"
+    assert c["args"][1] == "run", "one process per pod: no torchrun"
 
 
 # --- config, checkpoints, export -------------------------------------------------------------
@@ -345,7 +346,7 @@ def test_config_is_mounted_read_only(scenario: str, rendered: dict[str, Render])
     render = rendered[scenario]
     pod = pod_of(job_of(render))
     c = container(pod)
-    assert c["command"][-1] == CONFIG_FILE
+    assert c["args"][-1] == CONFIG_FILE
     mount = mounts(c)[CONFIG_DIR]
     assert mount["readOnly"] is True
     source = volume(pod, mount["name"])["configMap"]

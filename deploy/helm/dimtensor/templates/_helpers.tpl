@@ -285,7 +285,7 @@ containers:
   - name: batch
     image: {{ include "dimtensor.image" . }}
     imagePullPolicy: {{ .Values.image.pullPolicy }}
-    command: ["dimtensor-batch", "run", {{ include "dimtensor.batch.configFile" . | quote }}]
+    args: ["batch", "run", {{ include "dimtensor.batch.configFile" . | quote }}]  # the image's entrypoint: dimtensor
     env:
       - name: BATCH_SHARDS
         value: {{ $b.shards | quote }}
@@ -547,7 +547,7 @@ containers:
   - name: training
     image: {{ include "dimtensor.image" $ctx }}
     imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
-    command: ["dimtensor-train", {{ if include "dimtensor.training.distributed" $ctx }}"launch"{{ else }}"run"{{ end }}, {{ include "dimtensor.training.configFile" $ctx | quote }}]
+    args: ["train", {{ if include "dimtensor.training.distributed" $ctx }}"launch"{{ else }}"run"{{ end }}, {{ include "dimtensor.training.configFile" $ctx | quote }}]  # the image's entrypoint: dimtensor
     {{- if include "dimtensor.training.multiNode" $ctx }}
     ports:
       - name: rendezvous
