@@ -109,3 +109,11 @@ def test_the_cpu_image_never_imports_torch_to_say_its_device() -> None:
 def test_describe_device_raises_rather_than_falling_back_silently() -> None:
     with pytest.raises(AcceleratorMissingError, match="sees no GPU"):
         describe_device(AcceleratorSettings(image_accelerator="cuda"))
+
+
+def test_every_accelerator_setting_is_documented_with_its_default() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "images.md").read_text()
+    for name, field in AcceleratorSettings.model_fields.items():
+        alias = field.validation_alias
+        default = str(field.default).lower()
+        assert f"| `{alias}` | `{default}`" in doc, name
