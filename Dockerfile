@@ -37,6 +37,15 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends binutils=2.40-2 \
     && rm -rf /var/lib/apt/lists/*
 
+# The chart's UID/GID (values.yaml security.*), made here and copied into the runtime stage.
+# Files the app writes live under HOME and /tmp; HOME is owned by the app and group 0 with
+# group rights equal to the owner's, so an arbitrary UID in group 0 (OpenShift) works too.
+# Both are emptyDir volumes in the chart (read-only root).
+RUN groupadd --gid 10001 app \
+    && useradd --uid 10001 --gid 10001 --home-dir /home/app --no-create-home \
+        --shell /usr/sbin/nologin app \
+    && install -d -o 10001 -g 0 -m 0775 /home/app
+
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
@@ -79,14 +88,10 @@ LABEL org.opencontainers.image.title="dimtensor-serve" \
       org.opencontainers.image.licenses="Apache-2.0" \
       io.dimtensor.accelerator="cpu"
 
-# The chart's UID/GID (values.yaml security.*). Files the app writes live under HOME and /tmp,
-# owned by the app and group 0 with group rights equal to the owner's, so an arbitrary UID in
-# group 0 (OpenShift) works too. Both are emptyDir volumes in the chart (read-only root).
-RUN groupadd --gid 10001 app \
-    && useradd --uid 10001 --gid 10001 --home-dir /home/app --no-create-home \
-        --shell /usr/sbin/nologin app \
-    && install -d -o 10001 -g 0 -m 0775 /home/app
-
+# The account and HOME made in the builder (see there). No RUN in this stage: a build's
+# mounts (the wheel folder, a CA bundle) would leave their empty mount points in a layer.
+COPY --from=builder /etc/passwd /etc/group /etc/shadow /etc/gshadow /etc/
+COPY --from=builder --chown=10001:0 /home/app /home/app
 COPY --from=builder /opt/venv /opt/venv
 
 # HOME: dimtensor writes ~/.dimtensor and ~/.cache; TORCH_THREADS/OMP_NUM_THREADS: one thread

@@ -89,3 +89,19 @@ def test_the_image_stays_under_its_size_bound(image: str) -> None:
     """docs/images.md: at or under 1,000 MB (a size, not a timing: the same inputs give it)."""
     size = int(engine("image", "inspect", "--format", "{{.Size}}", image).stdout)
     assert size <= 1_000_000_000, f"{size / 1e6:.0f} MB"
+
+
+def test_no_build_input_cache_or_secret_is_left_in_the_image(image: str) -> None:
+    """The wheel folder and the CA bundle were mounted into the build, never copied; the
+    sources, pip's cache and apt's lists stayed in the builder stage."""
+    look = """
+import os
+print([p for p in ("/wheels", "/run/build-ca", "/src", "/root/.cache") if os.path.exists(p)])
+wheels = [f for d, _, fs in os.walk("/opt") for f in fs if f.endswith(".whl")]
+print(wheels[:5])
+lists = "/var/lib/apt/lists"
+print(len([f for f in os.listdir(lists) if f != "partial"]) if os.path.isdir(lists) else 0)
+"""
+    result = run_job(image, ["-c", look], entrypoint="python3")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:3] == ["[]", "[]", "0"], result.stdout
