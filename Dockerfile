@@ -91,7 +91,7 @@ LABEL org.opencontainers.image.title="dimtensor-serve" \
 # The account and HOME made in the builder (see there). No RUN in this stage: a build's
 # mounts (the wheel folder, a CA bundle) would leave their empty mount points in a layer.
 COPY --from=builder /etc/passwd /etc/group /etc/shadow /etc/gshadow /etc/
-COPY --from=builder --chown=10001:0 /home/app /home/app
+COPY --from=builder --chown=10001:0 /home /home
 COPY --from=builder /opt/venv /opt/venv
 
 # HOME: dimtensor writes ~/.dimtensor and ~/.cache; TORCH_THREADS/OMP_NUM_THREADS: one thread

@@ -145,9 +145,14 @@ build() {
   fi
   # podman: the base is here (ensure_base); the docker format keeps SHELL (OCI drops it)
   [[ "${ENGINE}" == podman ]] && args+=(--pull=never --format=docker)
+  local revision
+  revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+  # The labels go on the command line too: podman's layer cache reuses a LABEL step whose
+  # build argument changed (a stale revision), the engine's own --label never is.
   "${ENGINE}" build -f "${dockerfile}" -t "${name}" \
-    --build-arg "VERSION=$(version)" \
-    --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+    --build-arg "VERSION=$(version)" --build-arg "REVISION=${revision}" \
+    --label "org.opencontainers.image.version=$(version)" \
+    --label "org.opencontainers.image.revision=${revision}" \
     "${args[@]}" .
   echo "image: ${name} $(size_mb "${name}") MB"
 }

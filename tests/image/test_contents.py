@@ -105,3 +105,10 @@ print(len([f for f in os.listdir(lists) if f != "partial"]) if os.path.isdir(lis
     result = run_job(image, ["-c", look], entrypoint="python3")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:3] == ["[]", "[]", "0"], result.stdout
+
+
+def test_home_is_the_users_and_group_0s_for_arbitrary_uids(image: str) -> None:
+    """OpenShift runs an arbitrary UID in group 0: HOME (a volume in the chart, the image's
+    folder elsewhere) lets group 0 write as its owner does."""
+    result = engine("run", "--rm", "--entrypoint=stat", image, "-c", "%a %u %g", "/home/app")
+    assert result.stdout.split() == ["775", "10001", "0"], result.stdout + result.stderr
