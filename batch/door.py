@@ -8,7 +8,7 @@ core's words and gain the rows they concern; the CLI turns them into exit codes.
 
 Validity domains: when the model declares one and its policy is ``flag``, every row gets a
 boolean ``outside_domain`` column and an ``outside_domain_inputs`` column (the inputs
-outside, comma-separated; empty inside), both from the core's flags; under ``refuse`` the
+outside, comma-separated; null inside), both from the core's flags; under ``refuse`` the
 first row outside stops the job with the core's message (exit code of bad input data).
 """
 
@@ -94,10 +94,10 @@ class BatchDoor:
         if not self.flags:
             return []
         any_outside = np.zeros(rows, dtype=bool)
-        names = np.full(rows, "", dtype=object)
+        names = np.full(rows, None, dtype=object)
         for name, mask in scored.outside.items():  # declaration order
+            names[mask] = [name if n is None else f"{n},{name}" for n in names[mask]]
             any_outside |= mask
-            names[mask] = np.where(names[mask] == "", name, names[mask] + "," + name)
         return [pa.array(any_outside), pa.array(names, type=pa.string())]
 
     @property

@@ -68,7 +68,7 @@ STALE_TEMP_SECONDS = 900  # a temporary file untouched this long belongs to a de
 OUTSIDE = "outside_domain"
 """The flag column of rows outside the model's validity domain (``batch.door``)."""
 OUTSIDE_INPUTS = "outside_domain_inputs"
-"""Which inputs each flagged row is outside in, comma-separated (empty inside)."""
+"""Which inputs each flagged row is outside in, comma-separated (null inside)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from service.models.manifest import Bound, DomainSpec, TensorSpec
 from service.units import ParsedUnit, conversion, parse_unit, same_dimension
 
 __all__ = [
+    "ROUNDING",
     "BoolArray",
     "InputDomain",
     "ModelDomain",
@@ -65,6 +66,11 @@ class InputDomain:
     upper: float | FloatArray | None
     lower_open: bool
     upper_open: bool
+    # The bounds compared with: the declared ones moved by ROUNDING (relative) so that a
+    # value equal to a bound up to the rounding of a unit conversion (2800 mrad is
+    # 2.8000000000000003 rad) counts as equal: inside a closed end, outside an open one.
+    lo: float | FloatArray | None
+    hi: float | FloatArray | None
 
     def outside(self, value: FloatArray | float, rows: int) -> BoolArray | None:
         """One flag per row (None: every row inside). `value` is the core's prepared
@@ -81,17 +87,17 @@ class InputDomain:
     def _out_float(self, x: float) -> bool:
         """A scalar input's check in Python floats (its bounds are floats: see
         ``_in_model_unit``)."""
-        lo, hi = self.lower, self.upper
+        lo, hi = self.lo, self.hi
         if lo is not None and bool(x <= lo if self.lower_open else x < lo):
             return True
         return hi is not None and bool(x >= hi if self.upper_open else x > hi)
 
     def _out_array(self, x: FloatArray) -> BoolArray:
         bad = np.zeros(x.shape, dtype=bool)
-        if self.lower is not None:
-            bad |= (x <= self.lower) if self.lower_open else (x < self.lower)
-        if self.upper is not None:
-            bad |= (x >= self.upper) if self.upper_open else (x > self.upper)
+        if self.lo is not None:
+            bad |= (x <= self.lo) if self.lower_open else (x < self.lo)
+        if self.hi is not None:
+            bad |= (x >= self.hi) if self.upper_open else (x > self.hi)
         return bad
 
     def first_violation(self, value: FloatArray | float, mask: BoolArray) -> Violation:
@@ -186,6 +192,8 @@ def _input_domain(
             f"{_text(upper)}",
             tensor=spec.name,
         )
+    lower_open = bool(domain.lower and domain.lower.open)
+    upper_open = bool(domain.upper and domain.upper.open)
     return InputDomain(
         spec.name,
         index,
@@ -194,9 +202,25 @@ def _input_domain(
         domain,
         lower,
         upper,
-        bool(domain.lower and domain.lower.open),
-        bool(domain.upper and domain.upper.open),
+        lower_open,
+        upper_open,
+        _moved(lower, -1 if not lower_open else 1),
+        _moved(upper, 1 if not upper_open else -1),
     )
+
+
+ROUNDING = 1e-12
+"""Relative width within which a value counts as equal to a bound (conversions between
+units round at about 1e-16; a domain is never meant to this precision)."""
+
+
+def _moved(bound: float | FloatArray | None, direction: int) -> float | FloatArray | None:
+    """`bound` moved outward (+1 up, -1 down) by ROUNDING of its magnitude (0 stays 0)."""
+    if bound is None:
+        return None
+    if isinstance(bound, float):
+        return bound + direction * abs(bound) * ROUNDING
+    return bound + direction * np.abs(bound) * ROUNDING
 
 
 def _in_model_unit(
