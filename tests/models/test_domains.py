@@ -33,7 +33,7 @@ def loaded(tmp_path: Path, manifest: dict[str, Any]) -> LoadedModel:
 # manifest change -> fragments of the refusal (what was wrong, expected, received)
 REFUSED: list[tuple[dict[str, Any], list[str]]] = [
     (projectile_with(speed={"lower": 0, "unit": "kg"}), ["domain.lower", "length*time^-1", "'kg'"]),
-    (projectile_with(angle={"lower": 1, "upper": 1}), ["lower must be below", "lower 1", "upper 1"]),
+    (projectile_with(angle={"lower": 1, "upper": 1}), ["must be below", "lower 1", "upper 1"]),
     (projectile_with(angle={"lower": 90, "upper": 1, "unit": "deg"}), ["below domain.upper"]),
     (projectile_with(speed={"lower": 0, "unit": "furlongs"}), ["domain.lower unit", "'furlongs'"]),
     (projectile_with(speed={}), ["needs 'lower', 'upper' or both"]),
