@@ -5,20 +5,38 @@ only translates: a chunk of rows becomes a ``PredictRequest`` (one array per inp
 unit the config or the file gave), ``DataPlane.predict`` makes every unit check, conversion and
 refusal the server makes, and the answer's arrays become output columns. Errors keep the
 core's words and gain the rows they concern; the CLI turns them into exit codes.
+
+Validity domains: when the model declares one and its policy is ``flag``, every row gets a
+boolean ``outside_domain`` column and an ``outside_domain_inputs`` column (the inputs
+outside, comma-separated; null inside), both from the core's flags; under ``refuse`` the
+first row outside stops the job with the core's message (exit code of bad input data).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
 
 from batch.exits import ConfigError, InputDataError
+from batch.parts import OUTSIDE, OUTSIDE_INPUTS, Column
 from service.dataplane import DataPlane, PredictRequest, QuantityIn
 from service.errors import ServiceError
-from service.models import LoadedModel
+from service.models import BoolArray, LoadedModel
 from service.tensors import FloatArray
 from service.units import ParsedUnit
 
-__all__ = ["BatchDoor"]
+__all__ = ["OUTSIDE", "OUTSIDE_INPUTS", "BatchDoor", "Scored"]
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One chunk's outputs by name, and its rows outside the domain by input."""
+
+    outputs: dict[str, FloatArray]
+    outside: dict[str, BoolArray]
 
 
 class BatchDoor:
@@ -56,6 +74,31 @@ class BatchDoor:
             )
         self.input_units = dict(input_units)
         self.outputs = dict(outputs or {})
+        self.policy = dataplane.policy_for(self.model)
+        # The flag columns exist when rows can be flagged: a domain, and policy "flag".
+        self.flags = self.model.domain is not None and self.policy == "flag"
+
+    def domain_columns(self) -> list[Column]:
+        """The flag columns every row of this job carries (none: nothing is flagged)."""
+        if not self.flags:
+            return []
+        return [Column(OUTSIDE, pa.bool_()), Column(OUTSIDE_INPUTS, pa.string())]
+
+    def identity(self) -> dict[str, object]:
+        """What the rows depend on beyond the config: the domain policy, when the model
+        has a domain (parts written under another policy have other columns)."""
+        return {} if self.model.domain is None else {"domain_policy": self.policy}
+
+    def domain_arrays(self, scored: Scored, rows: int) -> list[pa.Array]:
+        """The flag columns of one chunk (``domain_columns``' order)."""
+        if not self.flags:
+            return []
+        any_outside = np.zeros(rows, dtype=bool)
+        names = np.full(rows, None, dtype=object)
+        for name, mask in scored.outside.items():  # declaration order
+            names[mask] = [name if n is None else f"{n},{name}" for n in names[mask]]
+            any_outside |= mask
+        return [pa.array(any_outside), pa.array(names, type=pa.string())]
 
     @property
     def output_units(self) -> dict[str, ParsedUnit]:
@@ -66,9 +109,9 @@ class BatchDoor:
             units[spec.name] = unit if wanted is None else self.dataplane.parse(wanted)
         return units
 
-    def score(self, columns: Mapping[str, FloatArray], first_row: int) -> dict[str, FloatArray]:
-        """The model's outputs for one chunk of rows (``first_row``: the chunk's first row
-        number, for messages)."""
+    def score(self, columns: Mapping[str, FloatArray], first_row: int) -> Scored:
+        """The model's outputs for one chunk of rows, and its rows outside the domain
+        (``first_row``: the chunk's first row number, for messages)."""
         request = PredictRequest(
             {name: QuantityIn(columns[name], unit) for name, unit in self.input_units.items()},
             model=self.model.name,
@@ -80,12 +123,13 @@ class BatchDoor:
             result = self.dataplane.predict(request)
         except ServiceError as exc:
             raise InputDataError(_located(exc, first_row)) from None
-        return {name: out.values for name, out in result.outputs.items()}
+        outputs = {name: out.values for name, out in result.outputs.items()}
+        return Scored(outputs, result.outside)
 
 
 def _located(exc: ServiceError, first_row: int) -> str:
     """The core's message with the row it concerns (its index is within the chunk)."""
-    index = exc.details.get("index")
+    index = exc.details.get("row", exc.details.get("index"))
     if isinstance(index, int):
         return f"row {first_row + index}: {exc.message}"
     return f"rows from {first_row}: {exc.message}"

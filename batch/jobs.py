@@ -98,7 +98,10 @@ def plan(config: SweepJob | MonteCarloJob | PredictJob | PiJob, settings: BatchS
     except ManifestError as exc:
         raise ConfigError(f"MODEL_REPOSITORY: {exc.message}") from None
     dataplane = DataPlane(
-        repository, max_unit_length=server.max_unit_length, max_rows=settings.chunk_rows
+        repository,
+        max_unit_length=server.max_unit_length,
+        max_rows=settings.chunk_rows,
+        domain_policy=server.domain_policy,
     )
     if isinstance(config, PredictJob):
         return PredictPlan(config, dataplane, root)
@@ -156,8 +159,9 @@ class DesignPlan(Plan):
             _index_column(),
             *(_quantity(n, u) for n, u in units.items()),
             *_output_columns(self.door, [ROW, *units]),
+            *self.door.domain_columns(),
         ]
-        self.identity = _identity(config, self.door.model, root, {})
+        self.identity = _identity(config, self.door.model, root, self.door.identity())
 
     def describe(self) -> str:
         model = self.door.model
@@ -165,9 +169,11 @@ class DesignPlan(Plan):
 
     def _chunk(self, start: int, stop: int, schema: pa.Schema) -> pa.RecordBatch:
         inputs = self.design.columns(start, stop)
-        outputs = self.door.score(inputs, start)
-        arrays = [np.arange(start, stop, dtype=np.int64), *inputs.values(), *outputs.values()]
-        return pa.RecordBatch.from_arrays(_arrow(arrays), schema=schema)
+        scored = self.door.score(inputs, start)
+        arrays = [np.arange(start, stop, dtype=np.int64), *inputs.values()]
+        arrays += scored.outputs.values()
+        flags = self.door.domain_arrays(scored, stop - start)
+        return pa.RecordBatch.from_arrays([*_arrow(arrays), *flags], schema=schema)
 
 
 def _arrow(arrays: Sequence[npt.NDArray[Any]]) -> list[pa.Array]:
@@ -204,8 +210,16 @@ class PredictPlan(Plan):
             *kept,
             *(_quantity(n, self.source.units[n] or "") for n in self.inputs),
             *_output_columns(self.door, [ROW, *config.keep, *self.inputs]),
+            *self.door.domain_columns(),
         ]
-        self.identity = _identity(config, self.door.model, root, self.source.fingerprint())
+        for column in self.door.domain_columns():
+            if column.name in config.keep:
+                raise ConfigError(
+                    f"keep: {column.name!r} is the name of the domain flag column this model's "
+                    "rows get; rename the input column"
+                )
+        identity = {**self.source.fingerprint(), **self.door.identity()}
+        self.identity = _identity(config, self.door.model, root, identity)
 
     def describe(self) -> str:
         model = self.door.model
@@ -220,13 +234,14 @@ class PredictPlan(Plan):
         read = [*self.config.keep, *self.inputs]
         for first, batch in self.source.chunks(read, start, stop, chunk_rows):
             values = {name: _floats(batch.column(name)) for name in self.inputs}
-            outputs = self.door.score(values, first)
+            scored = self.door.score(values, first)
             rows = batch.num_rows
             arrays = [
                 pa.array(np.arange(first, first + rows, dtype=np.int64)),
                 *(batch.column(name) for name in self.config.keep),
                 *_arrow(list(values.values())),
-                *_arrow(list(outputs.values())),
+                *_arrow(list(scored.outputs.values())),
+                *self.door.domain_arrays(scored, rows),
             ]
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
             progress.advance(rows)

@@ -4,7 +4,8 @@ Every part must be there with a record its bytes agree with, written by this run
 config hash, model, version, weights); otherwise nothing is written and the refusal lists
 each shard that is missing, incomplete or foreign (exit 4). Parts are copied row group by
 row group in shard order, so memory stays near one row group; the summary then reads one
-column at a time (count, min, max, mean and quantiles, with the column's unit).
+column at a time (count, min, max, mean and quantiles, with the column's unit) and, when
+the rows carry domain flags, counts the rows outside the model's domain by input.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from batch.exits import IncompleteError
-from batch.parts import METADATA_KEY, Column, OutputFolder, atomic_parquet, atomic_write
+from batch.parts import (
+    METADATA_KEY,
+    OUTSIDE,
+    OUTSIDE_INPUTS,
+    Column,
+    OutputFolder,
+    atomic_parquet,
+    atomic_write,
+)
 from batch.shards import Shard
 from batch.sources import PRE_BUFFER
 from service.tensors import FloatArray
@@ -56,6 +65,9 @@ def merge(folder: OutputFolder) -> dict[str, Any]:
         "run": json.loads(schema.metadata[METADATA_KEY]),
         "columns": summarize(folder.path / MERGED),
     }
+    outside = outside_domain(folder.path / MERGED)
+    if outside is not None:
+        summary["outside_domain"] = outside
     text = json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     atomic_write(folder.path / SUMMARY, text.encode())
     folder.remove_temps()
@@ -93,6 +105,22 @@ def summarize(path: Path) -> dict[str, Any]:
             entry.update(_stats(column.drop_null().to_numpy().astype(np.float64)))
         out[field.name] = entry
     return out
+
+
+def outside_domain(path: Path) -> dict[str, Any] | None:
+    """How many rows are outside the model's validity domain, in all and by input (from
+    the door's flag columns; None: the rows carry no flags)."""
+    names = pq.read_schema(path).names
+    if OUTSIDE not in names or OUTSIDE_INPUTS not in names:
+        return None
+    table = pq.read_table(path, columns=[OUTSIDE, OUTSIDE_INPUTS])
+    flagged = table.filter(table.column(OUTSIDE))
+    by_input: dict[str, int] = {}
+    for text in flagged.column(OUTSIDE_INPUTS).to_pylist():
+        for name in (text or "").split(","):
+            if name:
+                by_input[name] = by_input.get(name, 0) + 1
+    return {"rows": flagged.num_rows, "inputs": by_input}
 
 
 def _stats(values: FloatArray) -> dict[str, Any]:

@@ -45,6 +45,8 @@ from batch.shards import Shard
 
 __all__ = [
     "METADATA_KEY",
+    "OUTSIDE",
+    "OUTSIDE_INPUTS",
     "Column",
     "OutputFolder",
     "RunIdentity",
@@ -61,6 +63,12 @@ METADATA_KEY = b"dimtensor.batch"
 PANDAS_ATTRS = b"PANDAS_ATTRS"
 RECORD_SUFFIX = ".done.json"
 STALE_TEMP_SECONDS = 900  # a temporary file untouched this long belongs to a dead process
+
+
+OUTSIDE = "outside_domain"
+"""The flag column of rows outside the model's validity domain (``batch.door``)."""
+OUTSIDE_INPUTS = "outside_domain_inputs"
+"""Which inputs each flagged row is outside in, comma-separated (null inside)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,13 @@ dimension against the model's signature, convert values into the model's units,
 run the forward pass on plain arrays, convert outputs to the units asked for.
 Errors are the typed domain errors of ``service.errors``; nothing here knows HTTP.
 
+Validity domains are checked here too, once for every door: after conversion, each input
+with a declared domain is compared with its bounds (precomputed in the model's units at
+load, ``service.models.domains``); the policy (the manifest's ``domain_policy``, else the
+server's ``DOMAIN_POLICY``) flags the rows outside in ``PredictResult.outside``, refuses
+the request (``OutsideDomainError``) or ignores the domain. The rows outside are counted
+through the observer whatever the doors do with the flags.
+
 The path has three steps so that sync callers and async doors share every check:
 ``prepare_for`` (everything before the model), ``run`` (the forward pass) and ``finish``
 (outputs checked and converted). ``predict`` chains them for sync callers (batch jobs,
@@ -27,7 +34,7 @@ import math
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio.to_thread
@@ -38,12 +45,13 @@ from service.errors import (
     LimitExceededError,
     MissingInputError,
     NonFiniteError,
+    OutsideDomainError,
     ServiceError,
     ShapeError,
     UnexpectedInputError,
     UnitError,
 )
-from service.models import LoadedModel, ModelRepository
+from service.models import BoolArray, DomainPolicy, InputDomain, LoadedModel, ModelRepository
 from service.tensors import FloatArray, as_float_array, check_finite, rows_of
 from service.units import ParsedUnit, conversion, parse_unit, same_dimension
 
@@ -95,13 +103,21 @@ class PredictRequest:
 
 @dataclass(frozen=True, slots=True)
 class PredictResult:
-    """The model that answered and each declared output, in declaration order."""
+    """The model that answered and each declared output, in declaration order.
+
+    ``outside``: input name -> one flag per row, for the inputs with a row outside the
+    model's validity domain (empty: every row inside, or the domain not checked)."""
 
     model: str
     version: str
     rows: int
     batched: bool
     outputs: dict[str, QuantityOut]
+    outside: dict[str, BoolArray] = field(default_factory=dict)
+
+    def rows_outside(self) -> dict[str, list[int]]:
+        """Input name -> the indices of its rows outside the domain (what doors show)."""
+        return {name: np.flatnonzero(mask).tolist() for name, mask in self.outside.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +130,7 @@ class Prepared:
     batch: list[FloatArray]
     rows: int
     batched: bool
+    outside: dict[str, BoolArray] = field(default_factory=dict)
 
 
 class ForwardRunner(Protocol):
@@ -159,6 +176,9 @@ class PredictObserver(Protocol):
     ) -> None:
         """A prediction was refused; `model` is None when no model was resolved."""
 
+    def outside_domain(self, model: str, rows: Mapping[str, int]) -> None:
+        """Rows of one request outside the model's validity domain, by input."""
+
 
 class _NoObserver:
     def succeeded(self, protocol: str, model: str, version: str, rows: int, seconds: float) -> None:
@@ -167,6 +187,9 @@ class _NoObserver:
     def failed(
         self, protocol: str, model: str | None, version: str | None, error: ServiceError
     ) -> None:
+        return None
+
+    def outside_domain(self, model: str, rows: Mapping[str, int]) -> None:
         return None
 
 
@@ -183,6 +206,9 @@ class DataPlane:
             inline.
         inline_rows: ``predict_async`` runs a request of more rows than this in a worker
             thread, off the event loop (``INLINE_ROWS``).
+        domain_policy: what a row outside a model's validity domain gets when the
+            model's manifest does not say (``DOMAIN_POLICY``): "flag", "refuse" or
+            "ignore".
     """
 
     def __init__(
@@ -195,8 +221,10 @@ class DataPlane:
         observer: PredictObserver | None = None,
         batcher: ForwardRunner | None = None,
         inline_rows: int = 512,
+        domain_policy: DomainPolicy = "flag",
     ) -> None:
         self.repository = repository
+        self.domain_policy: DomainPolicy = domain_policy
         self.batcher = batcher
         self.inline_rows = inline_rows
         self._conversions: dict[tuple[str, str, str], _Conversion] = {}
@@ -327,6 +355,7 @@ class DataPlane:
             if rows is not None:
                 batch_rows[spec.name] = rows
         rows = self._common_rows(batch_rows)
+        outside = self._outside(model, request, values, rows)
         batch: list[FloatArray] = []
         for value, spec in zip(values, manifest.inputs, strict=True):
             if not isinstance(value, np.ndarray):  # a float from the shortcut
@@ -335,7 +364,77 @@ class DataPlane:
                 batch.append(value)
             else:
                 batch.append(np.broadcast_to(value, (rows, *spec.shape)))
-        return Prepared(model, batch, rows, bool(batch_rows))
+        return Prepared(model, batch, rows, bool(batch_rows), outside)
+
+    def policy_for(self, model: LoadedModel) -> DomainPolicy:
+        """The model's domain policy: its manifest's, else the server's."""
+        return model.manifest.domain_policy or self.domain_policy
+
+    def _outside(
+        self,
+        model: LoadedModel,
+        request: PredictRequest,
+        values: Sequence[FloatArray | float],
+        rows: int,
+    ) -> dict[str, BoolArray]:
+        """The rows outside the model's domain by input, counted; under ``refuse`` the
+        first of them is an ``OutsideDomainError``."""
+        domain = model.domain
+        if domain is None:
+            return {}
+        policy = self.policy_for(model)
+        if policy == "ignore":
+            return {}
+        outside = domain.check(values, rows)
+        if not outside:
+            return outside
+        counts = {name: int(mask.sum()) for name, mask in outside.items()}
+        self.observer.outside_domain(model.manifest.name, counts)
+        if policy == "refuse":
+            first = next(d for d in domain.inputs if d.name in outside)
+            raise self._refusal(model, request, first, values[first.index], outside, rows)
+        return outside
+
+    def _refusal(
+        self,
+        model: LoadedModel,
+        request: PredictRequest,
+        domain: InputDomain,
+        value: FloatArray | float,
+        outside: dict[str, BoolArray],
+        rows: int,
+    ) -> OutsideDomainError:
+        """The refusal of the first value outside, in the client's own unit."""
+        name = domain.name
+        hit = domain.first_violation(value, outside[name])
+        text = request.inputs[name].unit
+        unit, factor, shift = domain.unit.expression, 1.0, 0.0
+        if text is not None:
+            conv = self._conversion(text, domain.unit, "input", name)
+            unit, factor, shift = conv.unit.expression, conv.factor, conv.shift
+
+        def client(x: float | None) -> float | None:
+            return None if x is None else float(f"{(x - shift) / factor:.12g}")
+
+        received, lower, upper = client(hit.value), client(hit.lower), client(hit.upper)
+        interval = domain.describe(lower, upper, unit)
+        declared = domain.describe(hit.lower, hit.upper, domain.unit.expression)
+        also = "" if declared == interval else f", i.e. {declared}"
+        count = int(outside[name].sum())
+        return OutsideDomainError(
+            f"input '{name}': received {received:.6g} {unit} (row {hit.row}), outside the "
+            f"validity domain of model '{model.manifest.name}': expected {interval}{also}; "
+            f"{count} of {rows} row(s) outside, refused (domain policy 'refuse')",
+            input=name,
+            row=hit.row,
+            received_value=received,
+            received_unit=unit,
+            lower=lower,
+            upper=upper,
+            lower_open=domain.lower_open if lower is not None else None,
+            upper_open=domain.upper_open if upper is not None else None,
+            rows_outside=count,
+        )
 
     def run(self, prepared: Prepared) -> tuple[list[FloatArray], float]:
         """The forward pass on plain arrays; returns the outputs and its seconds."""
@@ -355,7 +454,12 @@ class DataPlane:
             values = values if prepared.batched else values[0]
             outputs[spec.name] = self._output(spec.name, unit, values, requested.get(spec.name))
         return PredictResult(
-            manifest.name, manifest.version, prepared.rows, prepared.batched, outputs
+            manifest.name,
+            manifest.version,
+            prepared.rows,
+            prepared.batched,
+            outputs,
+            prepared.outside,
         )
 
     def _resolved(self, request: PredictRequest) -> LoadedModel:

@@ -10,7 +10,8 @@ Nothing here knows about HTTP: ``service.rest.problems`` maps each ``kind`` to a
     │   ├── UnknownUnitError           a symbol not in the table (with suggestions)
     │   ├── AmbiguousUnitError         a symbol with several readings
     │   ├── UnitLimitError             text, exponent or nesting over a cap
-    │   └── OffsetUnitError            degC/degF inside a compound expression
+    │   ├── OffsetUnitError            degC/degF inside a compound expression
+    │   └── LogarithmicUnitError       dB, Np: a level, not a multiple of a unit
     ├── IncompatibleUnitsError (ValueError)   conversion between different dimensions
     ├── InputError (ValueError)        a payload that does not fit the model's signature
     │   ├── DimensionMismatchError     an input's unit has the wrong dimension
@@ -18,7 +19,8 @@ Nothing here knows about HTTP: ``service.rest.problems`` maps each ``kind`` to a
     │   ├── NonFiniteError             NaN or infinity in the values
     │   ├── MissingInputError          a declared input is absent
     │   ├── UnexpectedInputError       an input or output name the model does not declare
-    │   └── LimitExceededError         too many rows or values
+    │   ├── LimitExceededError         too many rows or values
+    │   └── OutsideDomainError         a value outside the model's validity domain (refuse)
     ├── ModelNotFoundError (LookupError)      unknown model or version
     ├── ModelNotReadyError             known, but failed to load or still loading
     ├── OverloadedError                the model's batching queue is full (retry later)
@@ -35,12 +37,14 @@ __all__ = [
     "IncompatibleUnitsError",
     "InputError",
     "LimitExceededError",
+    "LogarithmicUnitError",
     "ManifestError",
     "MissingInputError",
     "ModelNotFoundError",
     "ModelNotReadyError",
     "NonFiniteError",
     "OffsetUnitError",
+    "OutsideDomainError",
     "OverloadedError",
     "ServiceError",
     "ShapeError",
@@ -114,6 +118,13 @@ class OffsetUnitError(UnitError):
     title = "Offset unit in a compound expression"
 
 
+class LogarithmicUnitError(UnitError):
+    """A logarithmic unit (dB, Np): it names a level, which no scale factor converts."""
+
+    kind = "logarithmic-unit"
+    title = "Logarithmic unit refused"
+
+
 class IncompatibleUnitsError(ServiceError, ValueError):
     kind = "incompatible-units"
     title = "Units of different dimensions"
@@ -152,6 +163,13 @@ class UnexpectedInputError(InputError):
 class LimitExceededError(InputError):
     kind = "limit-exceeded"
     title = "Request over a limit"
+
+
+class OutsideDomainError(InputError):
+    """A value outside the validity domain the model declares (``DOMAIN_POLICY=refuse``)."""
+
+    kind = "outside-domain"
+    title = "Outside the model's validity domain"
 
 
 class ModelNotFoundError(ServiceError, LookupError):

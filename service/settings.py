@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         "refuse",
         description="OIP input without parameters.unit: refuse it, or read the model's unit.",
     )
+    domain_policy: Literal["flag", "refuse", "ignore"] = Field(
+        "flag",
+        description="Rows outside a model's validity domain: flag them in the answer, "
+        "refuse the request (422), or ignore the domain; a manifest's domain_policy wins.",
+    )
 
     # --- limits ---
     max_unit_length: int = Field(

@@ -27,10 +27,17 @@ from types import FrameType
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 
 from batch.config import server_settings
+from service.errors import ServiceError
+from service.models import TensorSpec
+from service.models.domains import build_domain
+from service.models.manifest import DomainSpec, describe_validation_error
+from service.units import parse_unit
 from training.checkpoints import CheckpointStore
 from training.config import (
+    Export,
     PinnJob,
     SurrogateJob,
     TrainSettings,
@@ -39,7 +46,7 @@ from training.config import (
     load_settings,
 )
 from training.distributed import join
-from training.exits import ExitCode, StopSignal, configure_logging, exit_code
+from training.exits import ConfigError, ExitCode, StopSignal, configure_logging, exit_code
 from training.export import export_model
 from training.loop import Task, run_steps
 from training.pinn import PinnTask
@@ -108,7 +115,48 @@ def _build(path: Path) -> _Job:
     export_to = None
     if config.export is not None:
         export_to = settings.export_repository or Path(config.export.repository)
+        _check_domains(_signature(task, problem)[0], _trained(task, problem), config.export)
     return _Job(config, settings, task, problem, store, export_to)
+
+
+def _signature(
+    task: Task, problem: Problem | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The exported model's inputs and outputs, as manifest entries."""
+    if problem is not None:
+        sig = problem.signature
+        inputs = [{"name": n, "unit": u, "description": d} for n, u, d in sig.inputs]
+        outputs = [{"name": n, "unit": u, "description": d} for n, u, d in sig.outputs]
+        return inputs, outputs
+    if isinstance(task, SurrogateTask):
+        found_in, found_out = task.signature()
+        return [dict(i) for i in found_in], [dict(o) for o in found_out]
+    raise TypeError(f"cannot export {type(task).__name__}")
+
+
+def _trained(task: Task, problem: Problem | None) -> dict[str, dict[str, Any]]:
+    """Where the model was trained, by input (sampled interval or the data's range)."""
+    if problem is not None:
+        return problem.domain()
+    if isinstance(task, SurrogateTask):
+        return task.domain()
+    raise TypeError(f"cannot export {type(task).__name__}")
+
+
+def _check_domains(
+    inputs: list[dict[str, Any]], trained: dict[str, dict[str, Any]], export: Export
+) -> None:
+    """Refuse, before any step, an ``export.domain`` the server would refuse at load: an
+    unknown input, a bound of the wrong dimension, lower not below upper."""
+    declared = [dict(spec) for spec in inputs]
+    _declare_domains(declared, trained, export.domain)
+    try:
+        specs = [TensorSpec.model_validate(spec) for spec in declared]
+        build_domain(specs, [parse_unit(spec.unit) for spec in specs])
+    except ValidationError as exc:
+        raise ConfigError(f"export.domain: {describe_validation_error(exc)}") from None
+    except ServiceError as exc:
+        raise ConfigError(f"export.domain: {exc.message}") from None
 
 
 def _describe(config: PinnJob | SurrogateJob) -> str:
@@ -235,18 +283,16 @@ def _quality(job: _Job) -> dict[str, float]:
 def _manifest(job: _Job, quality: dict[str, float]) -> dict[str, Any]:
     config = job.config
     export = config.export
+    inputs, outputs = _signature(job.task, job.problem)
     if job.problem is not None:
-        sig = job.problem.signature
-        inputs = [{"name": n, "unit": u, "description": d} for n, u, d in sig.inputs]
-        outputs = [{"name": n, "unit": u, "description": d} for n, u, d in sig.outputs]
         architecture = job.problem.architecture
         domain = job.problem.describe_domain()
     elif isinstance(job.task, SurrogateTask):
-        inputs, outputs = job.task.signature()
         architecture = job.task.architecture
         domain = job.task.describe_domain()
     else:
         raise TypeError(f"cannot export {type(job.task).__name__}")
+    _declare_domains(inputs, _trained(job.task, job.problem), export.domain if export else {})
     measured = ", ".join(f"{k} {v:.2e}" for k, v in quality.items())
     text = (export.description + " " if export and export.description else "") + (
         f"{domain}. Trained by dimtensor-train ({_describe(config)}, seed {config.seed}, "
@@ -258,6 +304,28 @@ def _manifest(job: _Job, quality: dict[str, float]) -> dict[str, Any]:
         "outputs": outputs,
         "architecture": architecture,
     }
+
+
+def _declare_domains(
+    inputs: list[dict[str, Any]],
+    trained: dict[str, dict[str, Any]],
+    declared: dict[str, DomainSpec],
+) -> None:
+    """Give each exported input its validity domain: the config's ``export.domain`` entry
+    when it has one, else the range it was trained on."""
+    names = [spec["name"] for spec in inputs]
+    unknown = [n for n in declared if n not in names]
+    if unknown:
+        raise ConfigError(
+            f"export.domain: {unknown[0]!r} is not an input of the exported model; "
+            f"expected one of {names}"
+        )
+    for spec in inputs:
+        name = spec["name"]
+        if name in declared:
+            spec["domain"] = declared[name].model_dump(mode="json", exclude_defaults=True)
+        elif name in trained:
+            spec["domain"] = trained[name]
 
 
 if __name__ == "__main__":

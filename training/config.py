@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from batch.config import describe_errors, read_mapping
+from service.models.manifest import DomainSpec
 from training.exits import ConfigError
 
 __all__ = [
@@ -65,6 +66,12 @@ class Export(_Strict):
     repository: Annotated[str, Field(min_length=1, max_length=4096)]
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
     description: str = ""
+    domain: dict[Name, DomainSpec] = Field(
+        default_factory=dict,
+        description="Input -> the validity domain to declare instead of the one trained on "
+        "(the data's range, or the sampled interval): e.g. a documented domain wider by "
+        "a symmetry the training data did not need to cover.",
+    )
 
 
 class PiSpec(_Strict):

@@ -47,6 +47,7 @@ class Param:
     si: float
     unit: ParsedUnit
     text: str
+    value: float = 0.0  # as given, in `text`
 
     @property
     def dimtensor_unit(self) -> Unit:
@@ -78,7 +79,7 @@ def _read(
             unit = parse_unit(q.unit)
         except ServiceError as exc:
             raise ConfigError(f"parameters.{name}: {exc.message}") from None
-        params[name] = Param(name, float(unit.to_si(q.value)), unit, q.unit)
+        params[name] = Param(name, float(unit.to_si(q.value)), unit, q.unit, q.value)
     return params
 
 
@@ -127,6 +128,11 @@ class Problem:
         raise NotImplementedError
 
     def describe_domain(self) -> str:
+        raise NotImplementedError
+
+    def domain(self) -> dict[str, dict[str, Any]]:
+        """The exported inputs' validity domains (manifest ``domain`` entries), in the
+        config's units: where the collocation points were sampled."""
         raise NotImplementedError
 
     def relative_error(self) -> float:
@@ -269,6 +275,9 @@ class DampedOscillator(Problem):
             f"[0, {self.t_end:g}] s only (a PINN does not extrapolate in time)"
         )
 
+    def domain(self) -> dict[str, dict[str, Any]]:
+        return {"t": _sampled(self.params["t_end"])}
+
 
 class HeatRod(Problem):
     """``u_t = α u_xx`` on ``[0, length] x [0, t_end]``, ``u(0, t) = u_left``,
@@ -396,6 +405,14 @@ class HeatRod(Problem):
             f"1-D heat equation u_t = α u_xx on a rod ({given}); valid for x in "
             f"[0, {self.length:g}] m and t in [0, {self.t_end:g}] s only"
         )
+
+    def domain(self) -> dict[str, dict[str, Any]]:
+        return {"x": _sampled(self.params["length"]), "t": _sampled(self.params["t_end"])}
+
+
+def _sampled(end: Param) -> dict[str, Any]:
+    """``[0, end]`` in the unit the config gave `end` in: where points were sampled."""
+    return {"lower": 0.0, "upper": end.value, "unit": end.text}
 
 
 def problem_for(config: PinnJob) -> Problem:

@@ -109,11 +109,12 @@ class SurrogateTask:
         table = pq.ParquetFile(path, pre_buffer=PRE_BUFFER).read(
             columns=config.inputs + config.outputs
         )
+        raw = {n: np.asarray(table[n].to_numpy(), dtype=np.float64) for n in config.inputs}
+        # Where the data lies, in the data's own units (the exported domain): every row,
+        # the held-out ones included, min and max exactly as stored.
+        self.ranges = {n: (float(v.min()), float(v.max())) for n, v in raw.items() if v.size}
         x = np.stack(
-            [
-                u.to_si(table[n].to_numpy())
-                for n, u in zip(config.inputs, self.in_units, strict=True)
-            ],
+            [u.to_si(raw[n]) for n, u in zip(config.inputs, self.in_units, strict=True)],
             axis=1,
         )
         y = np.stack(
@@ -207,6 +208,15 @@ class SurrogateTask:
             for n, u in zip(self.config.outputs, self.out_units, strict=True)
         ]
         return inputs, outputs
+
+    def domain(self) -> dict[str, dict[str, Any]]:
+        """Each input's validity domain for the manifest: the data's range, in the data
+        column's unit (the config's inputs are the file's columns)."""
+        return {
+            name: {"lower": low, "upper": high, "unit": unit.expression}
+            for (name, (low, high)), unit in zip(self.ranges.items(), self.in_units, strict=True)
+            if low < high
+        }
 
     def describe_domain(self) -> str:
         x = self.x.numpy()

@@ -1,10 +1,10 @@
 """The service's Prometheus series as data: names, types, labels, buckets and help texts.
 
-Two families. The domain series (``dimtensor_*``) count predictions, refused units,
-forward-pass time, rows and loaded models. The HTTP series are exactly
-prometheus-fastapi-instrumentator 8.1.0's ``metrics.default()`` (same names, labels,
-buckets and help; ``tests/test_metrics_tally.py`` compares them with the library, a test
-dependency), so dashboards written for that library work unchanged.
+Two families. The domain series (``dimtensor_*``) count predictions, refused units, rows
+outside a model's validity domain, forward-pass time, rows and loaded models. The HTTP
+series are exactly prometheus-fastapi-instrumentator 8.1.0's ``metrics.default()`` (same
+names, labels, buckets and help; ``tests/test_metrics_tally.py`` compares them with the
+library, a test dependency), so dashboards written for that library work unchanged.
 
 ``build`` registers every series in a registry; nothing here records a value.
 """
@@ -39,6 +39,7 @@ DURATION_BUCKETS = (0.1, 0.5, 1)
 METRIC_NAMES = (
     "dimtensor_predictions_total",
     "dimtensor_unit_errors_total",
+    "dimtensor_outside_domain_rows_total",
     "dimtensor_inference_duration_seconds",
     "dimtensor_request_rows",
     "dimtensor_models",
@@ -61,6 +62,7 @@ class Series:
 
     predictions: Counter
     unit_errors: Counter
+    outside_domain: Counter
     inference: Histogram
     rows: Histogram
     models: Gauge
@@ -84,6 +86,13 @@ def build(registry: CollectorRegistry) -> Series:
             "dimtensor_unit_errors",
             "Refused unit expressions and dimension mismatches, by kind.",
             ["kind"],
+            registry=registry,
+        ),
+        outside_domain=Counter(
+            "dimtensor_outside_domain_rows",
+            "Rows outside the model's declared validity domain (flagged or refused), by "
+            "model and input.",
+            ["model", "input"],
             registry=registry,
         ),
         inference=Histogram(

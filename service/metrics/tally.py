@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Summary
@@ -74,9 +74,9 @@ class _CounterTally:
         self.pending: dict[LabelKey, int] = {}
         self._children: dict[LabelKey, Counter] = {}
 
-    def add(self, key: LabelKey) -> None:
+    def add(self, key: LabelKey, amount: int = 1) -> None:
         pending = self.pending
-        pending[key] = pending.get(key, 0) + 1
+        pending[key] = pending.get(key, 0) + amount
 
     def take(self) -> dict[LabelKey, int]:
         pending, self.pending = self.pending, {}
@@ -197,6 +197,7 @@ class Metrics:
         self._flushed_at = time.monotonic()
         self._predictions = _CounterTally(series.predictions)
         self._unit_errors = _CounterTally(series.unit_errors)
+        self._outside_domain = _CounterTally(series.outside_domain)
         self._inference = _HistogramTally(series.inference)
         self._rows = _HistogramTally(series.rows)
         self._http_requests = _CounterTally(series.http_requests)
@@ -207,6 +208,7 @@ class Metrics:
         self._tallies: tuple[_Tally, ...] = (
             self._predictions,
             self._unit_errors,
+            self._outside_domain,
             self._inference,
             self._rows,
             self._http_requests,
@@ -243,6 +245,15 @@ class Metrics:
             self._predictions.add((model or "unknown", version or "", protocol, error.kind))
             if unit_error:
                 self._unit_errors.add((error.kind,))
+        if time.monotonic() - self._flushed_at > self.flush_interval:
+            self._flush_if_idle()
+
+    def outside_domain(self, model: str, rows: Mapping[str, int]) -> None:
+        """Tally the rows of one request outside the model's validity domain, by input
+        (names the manifest declares: never client text)."""
+        with self._lock:
+            for name, count in rows.items():
+                self._outside_domain.add((model, name), count)
         if time.monotonic() - self._flushed_at > self.flush_interval:
             self._flush_if_idle()
 

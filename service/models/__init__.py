@@ -10,9 +10,12 @@ from service.models.architectures import (
     architecture_names,
     resolve_architecture,
 )
+from service.models.domains import BoolArray, InputDomain, ModelDomain
 from service.models.manifest import (
+    DOMAIN_POLICIES,
     MANIFEST_FILENAME,
     ArchitectureSpec,
+    DomainPolicy,
     ModelManifest,
     TensorSpec,
     WeightsSpec,
@@ -27,11 +30,16 @@ from service.models.repository import (
 from service.models.runtime import FloatArray, LoadedModel, load_model
 
 __all__ = [
+    "DOMAIN_POLICIES",
     "MANIFEST_FILENAME",
     "ArchitectureParams",
     "ArchitectureSpec",
+    "BoolArray",
+    "DomainPolicy",
     "FloatArray",
+    "InputDomain",
     "LoadedModel",
+    "ModelDomain",
     "ModelManifest",
     "ModelRepository",
     "ModelStatus",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,8 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from service.errors import ManifestError
 
 __all__ = [
+    "DOMAIN_POLICIES",
     "MANIFEST_FILENAME",
     "ArchitectureSpec",
+    "Bound",
+    "DomainPolicy",
+    "DomainSpec",
     "ModelManifest",
     "TensorSpec",
     "WeightsSpec",
@@ -44,6 +48,59 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DomainPolicy = Literal["flag", "refuse", "ignore"]
+DOMAIN_POLICIES: tuple[DomainPolicy, ...] = ("flag", "refuse", "ignore")
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Bound(_Strict):
+    """One end of an input's validity domain: a value (one number, or one per element of
+    an array input), its unit (default: the domain's, else the input's) and whether the
+    end itself is excluded (``open``). A bare number is shorthand for ``{value: N}``."""
+
+    value: FiniteFloat | list[FiniteFloat] = Field(
+        description="The bound, or one bound per element of an array input (row-major)."
+    )
+    unit: str | None = Field(None, min_length=1, max_length=200)
+    open: bool = Field(False, description="True: the bound itself is outside (x > lower).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_number(cls, data: Any) -> Any:
+        if isinstance(data, int | float | list) and not isinstance(data, bool):
+            return {"value": data}
+        return data
+
+    @field_validator("value")
+    @classmethod
+    def _some_values(cls, value: float | list[float]) -> float | list[float]:
+        if isinstance(value, list) and not value:
+            raise ValueError("a per-element bound needs one value per element, received []")
+        return value
+
+
+class DomainSpec(_Strict):
+    """Where the model is valid in one input: ``lower`` and/or ``upper``, closed unless
+    ``open``, in ``unit`` (default: the input's unit). Checked against the input's
+    dimension and ``lower < upper`` when the model loads (``service.models.domains``)."""
+
+    lower: Bound | None = None
+    upper: Bound | None = None
+    unit: str | None = Field(None, min_length=1, max_length=200)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> DomainSpec:
+        if self.lower is None and self.upper is None:
+            raise ValueError("a domain needs 'lower', 'upper' or both; received neither")
+        return self
+
+    def bounds(self) -> list[tuple[str, Bound]]:
+        """The bounds given, as ("lower" | "upper", bound)."""
+        return [(side, b) for side, b in (("lower", self.lower), ("upper", self.upper)) if b]
+
+
 class TensorSpec(_Strict):
     """One named tensor of a model's signature, per row, in the model's own unit."""
 
@@ -51,6 +108,9 @@ class TensorSpec(_Strict):
     unit: str = Field(min_length=1, max_length=200)
     shape: list[int] = Field(default_factory=list, max_length=8)
     description: str = ""
+    domain: DomainSpec | None = Field(
+        None, description="Inputs only: where the model is valid (flagged or refused outside)."
+    )
 
     @field_validator("shape")
     @classmethod
@@ -59,6 +119,16 @@ class TensorSpec(_Strict):
         if bad:
             raise ValueError(f"every per-row dimension must be >= 1, received {shape}")
         return shape
+
+    @model_validator(mode="after")
+    def _one_bound_per_element(self) -> TensorSpec:
+        for side, bound in self.domain.bounds() if self.domain else []:
+            if isinstance(bound.value, list) and len(bound.value) != self.size:
+                raise ValueError(
+                    f"domain.{side}: a per-element bound needs one value per element of "
+                    f"shape {self.shape} ({self.size}), received {len(bound.value)}"
+                )
+        return self
 
     @property
     def size(self) -> int:
@@ -120,6 +190,11 @@ class ModelManifest(_Strict):
     outputs: list[TensorSpec] = Field(min_length=1)
     architecture: ArchitectureSpec
     weights: WeightsSpec | None = None
+    domain_policy: DomainPolicy | None = Field(
+        None,
+        description="Outside an input's domain: flag the rows, refuse the request, or "
+        "ignore the domain; unset: the server's DOMAIN_POLICY.",
+    )
 
     @field_validator("version", mode="before")
     @classmethod
@@ -140,6 +215,12 @@ class ModelManifest(_Strict):
                         f"and again in {side}; every input and output name must be unique"
                     )
                 seen[spec.name] = side
+        outputs_with_domain = [s.name for s in self.outputs if s.domain is not None]
+        if outputs_with_domain:
+            raise ValueError(
+                f"output {outputs_with_domain[0]!r} declares a domain; only inputs have one "
+                "(it is where the model may be asked, not what it answers)"
+            )
         return self
 
 

@@ -22,6 +22,7 @@ from service.models.architectures import (
     TorchScriptParams,
     resolve_architecture,
 )
+from service.models.domains import ModelDomain, build_domain
 from service.models.manifest import MANIFEST_FILENAME, ModelManifest, TensorSpec, load_manifest
 from service.models.weights import (
     check_sha256,
@@ -48,8 +49,12 @@ class LoadedModel:
         input_units: tuple[ParsedUnit, ...],
         output_units: tuple[ParsedUnit, ...],
         architecture: ArchitectureParams,
+        domain: ModelDomain | None = None,
     ) -> None:
         self.manifest = manifest
+        # Where the model is valid, in its own units (precomputed at load: a request's
+        # check is a comparison or two per input); None when no input declares a domain.
+        self.domain = domain
         self.module = module
         self.input_units = input_units
         self.output_units = output_units
@@ -214,6 +219,7 @@ def _build_module(
 def _load(manifest: ModelManifest, folder: Path, trusted: bool) -> LoadedModel:
     input_units = _parse_units("input", manifest.inputs)
     output_units = _parse_units("output", manifest.outputs)
+    domain = build_domain(manifest.inputs, input_units)
     params = resolve_architecture(manifest.architecture)
     arch = manifest.architecture.name
     n_in = sum(s.size for s in manifest.inputs)
@@ -236,7 +242,7 @@ def _load(manifest: ModelManifest, folder: Path, trusted: bool) -> LoadedModel:
     module.eval()
     for parameter in module.parameters():  # (ScriptModules refuse module.requires_grad_)
         parameter.requires_grad_(False)
-    loaded = LoadedModel(manifest, module, input_units, output_units, params)
+    loaded = LoadedModel(manifest, module, input_units, output_units, params, domain)
     warm = [np.ones((WARMUP_ROWS, *s.shape)) for s in manifest.inputs]
     try:
         loaded.predict(warm)

@@ -84,6 +84,7 @@ def create_app(
         max_rows=settings.max_rows,
         batcher=_batcher(settings),
         inline_rows=settings.inline_rows,
+        domain_policy=settings.domain_policy,
     )
     table = RouteTable(
         [

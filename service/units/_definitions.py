@@ -21,11 +21,12 @@ __all__ = [
     "DefinitionSet",
     "HintDefinition",
     "PrefixDefinition",
+    "RefusalDefinition",
     "UnitDefinition",
     "read_definitions",
 ]
 
-SECTIONS = ("PREFIXES", "UNITS", "AMBIGUOUS", "HINTS")
+SECTIONS = ("PREFIXES", "UNITS", "AMBIGUOUS", "HINTS", "LOGARITHMIC")
 
 
 class DefinitionError(ValueError):
@@ -125,11 +126,27 @@ class HintDefinition:
 
 
 @dataclass(frozen=True, slots=True)
+class RefusalDefinition:
+    """``dB Np = <why>``: logarithmic units pint reads, refused on purpose, with the
+    reason the refusal gives (a client learns why, not just "unknown")."""
+
+    symbols: tuple[str, ...]
+    reason: str
+
+    def __post_init__(self) -> None:
+        _require(len(self.symbols) > 0, "a refusal names at least one spelling")
+        for symbol in self.symbols:
+            _require(is_name(symbol), f"{symbol!r} is not a valid unit name")
+        _require(bool(self.reason), "a refusal needs its reason")
+
+
+@dataclass(frozen=True, slots=True)
 class DefinitionSet:
     prefixes: tuple[PrefixDefinition, ...]
     units: tuple[tuple[int, UnitDefinition], ...]  # (line number, definition)
     ambiguities: tuple[AmbiguityDefinition, ...]
     hints: tuple[HintDefinition, ...]
+    refusals: tuple[RefusalDefinition, ...] = ()
 
 
 def _fields(line: str) -> list[str]:
@@ -186,6 +203,12 @@ def _hint(line: str) -> HintDefinition:
     return HintDefinition(text.strip(), expression.strip())
 
 
+def _refusal(line: str) -> RefusalDefinition:
+    symbols, sep, reason = line.partition("=")
+    _require(bool(sep), "expected '<spelling> [<spelling> ...] = <reason>'")
+    return RefusalDefinition(tuple(symbols.split()), reason.strip())
+
+
 def _lines(text: str) -> Iterator[tuple[int, str]]:
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw if raw.lstrip().startswith("####") else raw.partition("#")[0]
@@ -200,11 +223,13 @@ def read_definitions(text: str, source: str = "definitions.txt") -> DefinitionSe
     units: list[tuple[int, UnitDefinition]] = []
     ambiguities: list[AmbiguityDefinition] = []
     hints: list[HintDefinition] = []
+    refusals: list[RefusalDefinition] = []
     readers: dict[str, Callable[[str], object]] = {
         "PREFIXES": _prefix,
         "UNITS": _unit,
         "AMBIGUOUS": _ambiguity,
         "HINTS": _hint,
+        "LOGARITHMIC": _refusal,
     }
     for number, line in _lines(text):
         if line.startswith("####"):
@@ -226,4 +251,8 @@ def read_definitions(text: str, source: str = "definitions.txt") -> DefinitionSe
             ambiguities.append(item)
         elif isinstance(item, HintDefinition):
             hints.append(item)
-    return DefinitionSet(tuple(prefixes), tuple(units), tuple(ambiguities), tuple(hints))
+        elif isinstance(item, RefusalDefinition):
+            refusals.append(item)
+    return DefinitionSet(
+        tuple(prefixes), tuple(units), tuple(ambiguities), tuple(hints), tuple(refusals)
+    )

@@ -4,7 +4,8 @@ Grammar (client mode)::
 
     product  := power (('*' | '/' | ' ') power)*     left-associative: m/s/s = m/s²
     power    := atom [('^' | '**') exponent | superscript]
-    exponent := ['-'|'+'] INT | '(' ['-'|'+'] INT ['/' INT] ')'
+    exponent := ['-'|'+'] NUM | '(' ['-'|'+'] NUM ['/' INT] ')'
+    NUM      := INT | a decimal that is a half, third or quarter (0.5, -1.5, 0.25, 0.333)
     atom     := NAME | '1' | '(' product ')'
 
 Choices that refuse rather than guess:
@@ -15,6 +16,11 @@ Choices that refuse rather than guess:
 * Numbers other than ``1`` are refused as factors (a unit is not a quantity); data
   mode (the definitions file) accepts decimal factors.
 * A chained power (``m^2^3``) is refused: write ``(m^2)^3``.
+* A decimal exponent is read only when it spells a half or quarter exactly (``m^0.5``,
+  ``s^-0.25``) or a third to at least three places, rounded or cut (``0.333``,
+  ``0.667``, ``0.666``): anything else is refused with its fraction form, because
+  dimension exponents are exact fractions and ``m^0.3`` is more likely a typo than
+  a length to the power 3/10.
 * Absolute temperatures (terms with an offset) may only stand alone.
 
 Recursion is bounded by MAX_DEPTH parentheses and tokens by MAX_TOKENS, so every input
@@ -34,12 +40,14 @@ from ._tokens import DIGITS, Kind, Token, tokenize
 
 __all__ = [
     "BASE_DIMENSIONS",
+    "MAX_DECIMAL_LENGTH",
     "MAX_DEPTH",
     "MAX_EXPONENT",
     "MAX_EXPONENT_DENOMINATOR",
     "MAX_TOTAL_EXPONENT",
     "SymbolTable",
     "Term",
+    "decimal_exponent",
     "parse_expression",
 ]
 
@@ -50,6 +58,7 @@ MAX_DEPTH = 8  # nested parentheses
 MAX_EXPONENT = 12  # |written exponent|
 MAX_EXPONENT_DENOMINATOR = 12  # written and resulting denominators
 MAX_TOTAL_EXPONENT = 24  # |resulting exponent| of any base dimension
+MAX_DECIMAL_LENGTH = 10  # characters of a decimal exponent ('0.33333333')
 
 Exponents = tuple[Fraction, ...]
 _ZERO: Exponents = (Fraction(0),) * len(BASE_DIMENSIONS)
@@ -58,6 +67,28 @@ _ONE = Fraction(1)
 
 Scale = Fraction | float
 """Exact (a Fraction) while every step is rational; a float after an irrational power."""
+
+
+def _is_decimal(text: str) -> bool:
+    """``digits.digits`` (no exponent part: ``1e3`` is not an exponent anyone means)."""
+    whole, dot, places = text.partition(".")
+    return bool(dot and whole and places) and all(c in DIGITS for c in whole + places)
+
+
+def decimal_exponent(text: str) -> Fraction | None:
+    """The exponent an unsigned decimal spells, or None: a multiple of 1/2 or 1/4 exactly,
+    or a multiple of 1/3 written to at least 3 places, rounded or cut (``0.333``,
+    ``0.667``, ``0.666``, ``1.3333``)."""
+    value = Fraction(text)
+    if value.denominator in (1, 2, 4):
+        return value
+    places = len(text.partition(".")[2])
+    if places < 3:
+        return None
+    third = Fraction(round(value * 3), 3)
+    scale = 10**places
+    spelled = {Fraction(int(third * scale), scale), Fraction(round(third * scale), scale)}
+    return third if value in spelled else None
 
 
 def as_float(value: Scale) -> float:
@@ -93,10 +124,15 @@ class SymbolTable(Protocol):
     def check_adjacent(self, left: Token, right: Token, expression: str) -> None:
         """Refuse two names joined by a space that are a known misspelling ('deg C')."""
 
+    @property
+    def glued(self) -> frozenset[str]:
+        """Spellings that end in digits (``g0``): one name, not a name and a number."""
+
 
 def parse_expression(expression: str, table: SymbolTable, *, data_mode: bool = False) -> Term:
     """Parse and evaluate ``expression`` (already stripped and length-checked)."""
-    return _Parser(expression, tokenize(expression, data_mode=data_mode), table, data_mode).run()
+    tokens = tokenize(expression, data_mode=data_mode, glued=table.glued)
+    return _Parser(expression, tokens, table, data_mode).run()
 
 
 class _Parser:
@@ -200,7 +236,7 @@ class _Parser:
         tok = self.peek()
         if tok.kind is Kind.LPAREN:
             self.advance()
-            value = self.signed_int()
+            value = self.signed_int(decimal=True)
             if self.peek().kind is Kind.DIV:
                 self.advance()
                 den_tok = self.peek()
@@ -214,16 +250,18 @@ class _Parser:
                     "expected ')' closing the exponent, e.g. 'm^(1/2)' or 'm^(-3/2)'", close
                 )
         else:
-            value = self.signed_int()
+            value = self.signed_int(decimal=True)
         self.check_written_exponent(value, pow_tok)
         return value
 
-    def signed_int(self, *, allow_sign: bool = True) -> Fraction:
+    def signed_int(self, *, allow_sign: bool = True, decimal: bool = False) -> Fraction:
         tok = self.advance()
         sign = 1
         if allow_sign and tok.kind is Kind.SIGN:
             sign = -1 if tok.text == "-" else 1
             tok = self.advance()
+        if decimal and tok.kind is Kind.NUMBER and _is_decimal(tok.text):
+            return sign * self.decimal(tok, sign)
         if tok.kind is not Kind.NUMBER or not all(c in DIGITS for c in tok.text):
             raise self.syntax(
                 "expected an integer exponent or a parenthesized fraction such as (1/2)", tok
@@ -231,6 +269,24 @@ class _Parser:
         if len(tok.text) > 3:
             raise self.limit(f"exponent {tok.text!r} is too large", tok)
         return Fraction(sign * int(tok.text))
+
+    def decimal(self, tok: Token, sign: int) -> Fraction:
+        """The half, third or quarter a decimal exponent spells; else refused, showing
+        the fraction the decimal is and how to write it."""
+        if len(tok.text) > MAX_DECIMAL_LENGTH:
+            raise self.limit(f"decimal exponent {tok.text!r} is too long", tok)
+        value = decimal_exponent(tok.text)
+        if value is not None:
+            return value
+        exact = sign * Fraction(tok.text)
+        written = f"^({exact.numerator}/{exact.denominator})"
+        raise self.syntax(
+            f"decimal exponent {'-' if sign < 0 else ''}{tok.text} is not a half, third or "
+            f"quarter; expected one of those (0.5, 0.333, 0.25, ...) or a fraction: as a "
+            f"fraction it is {exact}, written {written!r}",
+            tok,
+            suggestions=[written],
+        )
 
     def check_written_exponent(self, value: Fraction, tok: Token) -> None:
         if abs(value) > MAX_EXPONENT or value.denominator > MAX_EXPONENT_DENOMINATOR:

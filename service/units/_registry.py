@@ -5,9 +5,10 @@ over the units defined above it), then registered under its symbol, names and pl
 and under every prefixed spelling it accepts. Lookups are plain dictionary reads: a
 client's word is compared with keys, never evaluated, imported or passed to getattr.
 
-Lookup order (also in the data file header): declared ambiguity, exact spelling,
-unique prefixed spelling. Two units reachable by the same prefixed spelling make it
-ambiguous automatically (``prefixed_collisions`` lists them; the tests pin the list).
+Lookup order (also in the data file header): refused on purpose (logarithmic units),
+declared ambiguity, exact spelling, unique prefixed spelling. Two units reachable by the
+same prefixed spelling make it ambiguous automatically (``prefixed_collisions`` lists
+them; the tests pin the list).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import difflib
 from dataclasses import dataclass
 from importlib import resources
 
-from service.errors import AmbiguousUnitError, UnknownUnitError
+from service.errors import AmbiguousUnitError, LogarithmicUnitError, UnknownUnitError
 
 from ._definitions import DefinitionError, DefinitionSet, UnitDefinition, read_definitions
 from ._parser import Term, parse_expression
-from ._tokens import Token
+from ._tokens import DIGITS, Token
 
 __all__ = ["Registry", "UnitEntry", "default_registry", "load_registry"]
 
@@ -47,6 +48,8 @@ class Registry:
         self.prefixed_collisions: dict[str, tuple[str, ...]] = {}
         self.ambiguous: dict[str, tuple[str, ...]] = {}
         self.hints: dict[str, str] = {}
+        self.refused: dict[str, str] = {}
+        self._glued: frozenset[str] = frozenset()
         self._lower: dict[str, list[str]] = {}
         self._names: list[str] = []
         self._prefixes = definitions.prefixes
@@ -59,6 +62,9 @@ class Registry:
             self.ambiguous[amb.symbol] = amb.readings
         for hint in definitions.hints:
             self.hints[hint.text] = hint.expression
+        for refusal in definitions.refusals:
+            for symbol in refusal.symbols:
+                self.refused[symbol] = refusal.reason
         for key in (*self.exact, *self.prefixed):
             self._lower.setdefault(key.lower(), []).append(key)
         self._names = sorted(self.exact)
@@ -94,20 +100,28 @@ class Registry:
             entry = UnitEntry(prefix.name + unit.name, scaled)
             spellings = [p + s for p in prefix.symbols for s in symbols]
             spellings += [prefix.name + w for w in words]
+            # pint's reading of a prefix symbol on a spelled-out name: kohm, Mohm, kmeter.
+            spellings += [p + w for p in prefix.symbols for w in words]
             for spelling in spellings:
                 known = self.prefixed.get(spelling)
                 if known is not None and known.name != entry.name:
                     self.prefixed_collisions[spelling] = (known.name, entry.name)
                 self.prefixed[spelling] = entry
 
-    @staticmethod
-    def _register(table: dict[str, UnitEntry], spelling: str, entry: UnitEntry) -> None:
+    def _register(self, table: dict[str, UnitEntry], spelling: str, entry: UnitEntry) -> None:
         if spelling in table:
             raise ValueError(
                 f"duplicate spelling {spelling!r}: already {table[spelling].name!r}, "
                 f"now {entry.name!r}"
             )
         table[spelling] = entry
+        if spelling[-1] in DIGITS:
+            self._glued = self._glued | {spelling}
+
+    @property
+    def glued(self) -> frozenset[str]:
+        """Spellings that end in digits (``g0``), which the tokenizer reads as one name."""
+        return self._glued
 
     # -- lookup --------------------------------------------------------------------------
     def lookup(self, word: str) -> UnitEntry | None:
@@ -120,6 +134,14 @@ class Registry:
     def resolve(self, tok: Token, expression: str) -> Term:
         """Parser callback: NAME token -> Term, or an Ambiguous/Unknown refusal."""
         word = tok.text
+        reason = self.refused.get(word)
+        if reason is not None:
+            raise LogarithmicUnitError(
+                f"unit {word!r} at position {tok.pos} in {expression!r} is refused: {reason}",
+                expression=expression,
+                symbol=word,
+                position=tok.pos,
+            )
         readings = self.ambiguous.get(word)
         if readings is None and word not in self.exact:
             readings = self.prefixed_collisions.get(word)
@@ -179,7 +201,9 @@ class Registry:
         """Every accepted spelling (exact ones override prefixed), for tests and docs."""
         merged = {k: v for k, v in self.prefixed.items() if k not in self.prefixed_collisions}
         merged.update(self.exact)
-        return {k: v for k, v in merged.items() if k not in self.ambiguous}
+        return {
+            k: v for k, v in merged.items() if k not in self.ambiguous and k not in self.refused
+        }
 
 
 def load_registry(text: str, source: str = "definitions.txt") -> Registry:

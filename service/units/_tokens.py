@@ -76,14 +76,23 @@ def _is_name_char(ch: str) -> bool:
 
 
 def is_name(text: str) -> bool:
-    """Whether ``text`` is a single NAME token (used to validate the data file)."""
+    """Whether ``text`` is a single NAME token (used to validate the data file): name
+    characters, optionally ending in digits (``g0``), which the tokenizer joins to the
+    name only for spellings the table declares (``glued``)."""
     if text in _SOLO_NAMES:
         return True
-    return bool(text) and all(_is_name_char(ch) for ch in text)
+    stem = text.rstrip("0123456789")
+    return bool(stem) and all(_is_name_char(ch) for ch in stem)
 
 
-def tokenize(expression: str, *, data_mode: bool = False) -> list[Token]:
+def tokenize(
+    expression: str, *, data_mode: bool = False, glued: frozenset[str] = frozenset()
+) -> list[Token]:
     """Split ``expression`` into tokens, ending with an END token.
+
+    ``glued``: the table's spellings that end in digits (``g0``, ``g_0``). A name followed
+    directly by digits is one NAME token only when the whole text is one of them; anywhere
+    else the digits stay a NUMBER, so ``m2`` is still refused with "did you mean 'm^2'".
 
     Raises:
         UnitSyntaxError: a character outside the grammar (with its position).
@@ -116,6 +125,7 @@ def tokenize(expression: str, *, data_mode: bool = False) -> list[Token]:
         elif _is_name_char(ch):
             while i < n and _is_name_char(expression[i]):
                 i += 1
+            i = _glue_digits(expression, start, i, glued)
             tokens.append(Token(Kind.NAME, expression[start:i], start, space))
         elif ch in _SUPERSCRIPTS:
             while i < n and expression[i] in _SUPERSCRIPTS:
@@ -164,6 +174,17 @@ def tokenize(expression: str, *, data_mode: bool = False) -> list[Token]:
             )
     tokens.append(Token(Kind.END, "", n, space))
     return tokens
+
+
+def _glue_digits(expression: str, start: int, end: int, glued: frozenset[str]) -> int:
+    """Index past the name at ``start:end`` and, when the table declares the name with
+    the digits that follow it (``g0``), past those digits too."""
+    if not glued or end >= len(expression) or expression[end] not in DIGITS:
+        return end
+    stop = end
+    while stop < len(expression) and expression[stop] in DIGITS:
+        stop += 1
+    return stop if expression[start:stop] in glued else end
 
 
 def _scan_number(expression: str, i: int) -> int:

@@ -47,7 +47,8 @@ def test_each_part_names_its_run_and_its_record_describes_its_bytes(
     meta = json.loads(pq.read_schema(out / PART1).metadata[METADATA_KEY])
     assert meta == {
         "kind": "sweep",
-        "config_sha256": config_hash(load_config(done)),
+        # the projectile declares a validity domain: its policy is part of the identity
+        "config_sha256": config_hash(load_config(done), {"domain_policy": "flag"}),
         "model": "projectile",
         "version": "1",
         "weights_sha256": None,  # analytic: no weights

@@ -232,6 +232,11 @@ async def test_list_models_shows_signatures(aclient: httpx.AsyncClient):
         "exponents": {"length": 1, "time": -1},
         "shape": [],
         "description": "launch speed",  # the manifest's text, passed through
+        "domain": {  # the validity domain the manifest declares, with its unit
+            "lower": {"value": 0.0, "unit": "m/s", "open": False},
+            "upper": None,
+            "description": None,
+        },
     }
     assert len(by_name) >= 2  # the analytic model and the learned one
 

@@ -59,7 +59,12 @@ async def test_model_metadata_declares_units(aclient: httpx.AsyncClient):
             "name": "speed",
             "datatype": "FP64",
             "shape": [-1],
-            "parameters": {"unit": "m/s", "dimension": "length*time^-1"},
+            "parameters": {
+                "unit": "m/s",
+                "dimension": "length*time^-1",
+                # the validity domain, as JSON text (parameter values are scalars)
+                "domain": '{"lower":{"value":0.0,"unit":"m/s","open":false}}',
+            },
         }
         assert {t["name"] for t in meta["outputs"]} == {"range", "apex_height", "flight_time"}
 

@@ -51,6 +51,7 @@ KNOWN_DIFFERENCES: dict[str, str] = {
     "inHg": "dimtensor rounds to 3386.389; exact 25.4 mmHg (conventional Hg density)",
     "ksi": "dimtensor rounds to 6894757; exact kip/in²",
     "rps": "dimtensor 1 s⁻¹ (cycles); here 2π rad/s, as pint (and as rpm)",
+    "D": "dimtensor rounds the debye to 3.33564e-30; exact 1e-21/c C·m, as pint",
 }
 
 _CGS_EM = "CGS electromagnetic unit: its dimension depends on the unit system; SI only here"
@@ -74,13 +75,9 @@ REFUSED: dict[str, Refusal] = {
     "ton": Refusal(AmbiguousUnitError, "tonne, short ton (dimtensor) or long ton"),
     # grammar: a digit right after a symbol is a bare exponent, refused
     "a0": Refusal(UnitSyntaxError, "Bohr radius; '0' after 'a' is a bare exponent", "'0'"),
-    # CGS-Gaussian electromagnetism
-    "G": Refusal(UnknownUnitError, f"gauss (1e-4 T): {_CGS_EM}; pint's gauss is Gaussian-system"),
-    "kG": Refusal(UnknownUnitError, f"kilogauss: {_CGS_EM}"),
-    "Mx": Refusal(UnknownUnitError, f"maxwell: {_CGS_EM}"),
-    "Oe": Refusal(UnknownUnitError, f"oersted: {_CGS_EM}"),
+    # CGS-Gaussian electromagnetism (G, kG, Mx, Oe, statC are read by their conventional
+    # SI equivalents, see definitions.txt; the other stat-units are not)
     "statA": Refusal(UnknownUnitError, _CGS_EM),
-    "statC": Refusal(UnknownUnitError, _CGS_EM),
     "statF": Refusal(UnknownUnitError, _CGS_EM),
     "statH": Refusal(UnknownUnitError, _CGS_EM),
     "statV": Refusal(UnknownUnitError, _CGS_EM),
@@ -90,7 +87,6 @@ REFUSED: dict[str, Refusal] = {
     "Gal": Refusal(UnknownUnitError, "gal (1 cm/s²): CGS, not in our table"),
     "mGal": Refusal(UnknownUnitError, "milligal: as Gal"),
     # chemistry / atomic
-    "D": Refusal(UnknownUnitError, "debye: a dipole-moment unit, not in our table"),
     "E_h": Refusal(UnknownUnitError, "hartree: an atomic unit, not in our table"),
     "ppt": Refusal(UnknownUnitError, "per thousand or per trillion (pint: picopint): not defined"),
     # astronomy

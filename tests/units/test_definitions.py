@@ -24,11 +24,15 @@ meter = [length] = m ; prefixes
 second = [time] = s
 minute = 60 s = min
 inch = 0.0254 m = in ; prefixes
+ohm = m/s = Ω ; prefixes
+standard_gravity = 9.8 m/s^2 = g0
 degree_Celsius = [temperature] = degC ; offset: 273.15 ; interval: delta_degC
 #### AMBIGUOUS ####
 mm = millimeter | minute
 #### HINTS ####
 kmh = km/s
+#### LOGARITHMIC ####
+dB Np = logarithmic
 """
 
 
@@ -37,6 +41,7 @@ def test_default_file_loads_with_sections_in_order() -> None:
     assert len(definitions.prefixes) == 24
     assert len(definitions.units) >= 80
     assert [a.symbol for a in definitions.ambiguities] == ["kt", "ton", "mil", "PS"]
+    assert {s for r in definitions.refusals for s in r.symbols} >= {"dB", "Np", "neper"}
 
 
 def test_every_prefix_has_an_si_factor() -> None:
@@ -93,6 +98,25 @@ def test_tiny_registry() -> None:
     assert reg.exact["degC"].term.offset == Fraction(27315, 100)  # exact
     assert reg.ambiguous["mm"] == ("millimeter", "minute")
     assert reg.suggestions("kmh") == ["km/s"]
+    assert reg.refused == {"dB": "logarithmic", "Np": "logarithmic"}
+    assert reg.glued == frozenset({"g0"})
+
+
+@pytest.mark.parametrize(
+    ("spelling", "meaning"),
+    [
+        ("kΩ", "kiloohm"),  # prefix symbol on the symbol
+        ("kiloohm", "kiloohm"),  # long prefix on the name
+        ("kohm", "kiloohm"),  # prefix symbol on the name, as pint reads it
+        ("mohms", "milliohm"),  # ... and on its plural
+        ("kmeter", "kilometer"),
+        ("g0", "standard_gravity"),  # digits join a declared name
+    ],
+)
+def test_spellings_of_the_tiny_table(spelling: str, meaning: str) -> None:
+    entry = load_registry(TINY, "tiny.txt").lookup(spelling)
+    assert entry is not None
+    assert entry.name == meaning
 
 
 @pytest.mark.parametrize(
@@ -118,6 +142,7 @@ def test_bad_prefix_lines(line: str, message: str) -> None:
         ("meter = [length] = m ; prefixes ; prefixes", "given twice"),
         ("met er = [length]", "not a valid unit name"),
         ("meter =  = m", "empty definition"),
+        ("meter = [length] = m2x", "not a valid unit name"),
         ("degC = [temperature] ; offset: 273.15", "needs 'interval"),
         ("degC = K ; offset: 1 ; interval: dK ; prefixes", "take no prefixes"),
     ],

@@ -12,6 +12,7 @@ import pytest
 
 from service.errors import (
     AmbiguousUnitError,
+    LogarithmicUnitError,
     OffsetUnitError,
     UnitError,
     UnitLimitError,
@@ -39,7 +40,7 @@ REFUSED: list[tuple[str, type[UnitError], str]] = [
     ("__class__", UnknownUnitError, "'__class__'"),
     ("exec", UnknownUnitError, "'exec'"),
     ("Unit", UnknownUnitError, "'Unit'"),
-    ("hbar", UnknownUnitError, "'hbar'"),  # bar takes no hecto (pint: ħ)
+    ("hectobar", UnknownUnitError, "'hectobar'"),  # bar takes no hecto: hbar is ħ
     ("Gb", UnknownUnitError, "'Gb'"),  # barn takes no giga (pint: gilbert)
     ("__import__('os').system('id')", UnitSyntaxError, "'('"),
     ("units.c", UnitSyntaxError, "'.'"),
@@ -68,7 +69,25 @@ REFUSED: list[tuple[str, type[UnitError], str]] = [
     ("2 m", UnitSyntaxError, "'2'"),
     ("1e3 m", UnitSyntaxError, "'1e3'"),
     ("0.5*m", UnitSyntaxError, "'0.5'"),
-    ("m^2.5", UnitSyntaxError, "'2.5'"),
+    # decimal exponents: only halves, quarters and thirds (3+ places); the fraction shown
+    ("m^2.3", UnitSyntaxError, "'^(23/10)'"),
+    ("m^0.3", UnitSyntaxError, "'^(3/10)'"),
+    ("Hz^-0.2", UnitSyntaxError, "'^(-1/5)'"),
+    ("m^0.33", UnitSyntaxError, "'^(33/100)'"),  # a third needs 3 places
+    ("m^0.334", UnitSyntaxError, "'^(167/500)'"),  # neither 0.333 nor 0.334 cut from 1/3
+    ("m^(0.3/2)", UnitSyntaxError, "'^(3/10)'"),
+    ("m^1.5e1", UnitSyntaxError, "'1.5e1'"),
+    ("m^0.123456789", UnitLimitError, "'0.123456789'"),
+    ("m^12.5", UnitLimitError, "25/2"),
+    # digits join a name only for declared spellings (g0)
+    ("g1", UnitSyntaxError, "'g^1'"),
+    ("s0", UnitSyntaxError, "'s^0'"),
+    # logarithmic units: refused with the reason
+    ("dB", LogarithmicUnitError, "logarithmic"),
+    ("Np", LogarithmicUnitError, "'Np'"),
+    ("dBm", LogarithmicUnitError, "'dBm'"),
+    ("neper", LogarithmicUnitError, "linear quantity"),
+    ("dB/m", LogarithmicUnitError, "'dB'"),
     ("m^2^3", UnitSyntaxError, "'^'"),
     ("m²x", UnitSyntaxError, "'x'"),
     ("m)", UnitSyntaxError, "')'"),

@@ -29,10 +29,12 @@ from service.dataplane import (
     QuantityIn,
 )
 from service.errors import ModelNotFoundError, ModelNotReadyError
-from service.models import ModelStatus
+from service.models import ModelStatus, TensorSpec
+from service.models.domains import declared
 from service.rest.asgi import header
 from service.rest.native.problems import ProblemDoor, ProblemRoute, problem_responses
 from service.rest.native.schemas import (
+    DomainInfo,
     ModelInfo,
     ModelList,
     ModelVersionInfo,
@@ -185,7 +187,7 @@ def _read_json(raw: bytes) -> Any:
 
 
 def _predict_json(result: PredictResult) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "model": result.model,
         "version": result.version,
         "outputs": {
@@ -197,6 +199,9 @@ def _predict_json(result: PredictResult) -> dict[str, Any]:
             for name, out in result.outputs.items()
         },
     }
+    if result.outside:
+        body["outside_domain"] = result.rows_outside()
+    return body
 
 
 def _model_info(dataplane: DataPlane, name: str) -> ModelInfo:
@@ -209,11 +214,11 @@ def _model_info(dataplane: DataPlane, name: str) -> ModelInfo:
     return ModelInfo(
         name=name,
         default_version=default_version,
-        versions=[_version_info(s) for s in statuses],
+        versions=[_version_info(dataplane, s) for s in statuses],
     )
 
 
-def _version_info(status: ModelStatus) -> ModelVersionInfo:
+def _version_info(dataplane: DataPlane, status: ModelStatus) -> ModelVersionInfo:
     manifest = status.manifest
     if manifest is None:
         return ModelVersionInfo(
@@ -226,18 +231,21 @@ def _version_info(status: ModelStatus) -> ModelVersionInfo:
         reason=status.reason,
         description=manifest.description,
         architecture=manifest.architecture.name,
-        inputs=[_tensor_info(t.name, t.unit, t.shape, t.description) for t in manifest.inputs],
-        outputs=[_tensor_info(t.name, t.unit, t.shape, t.description) for t in manifest.outputs],
+        inputs=[_tensor_info(t) for t in manifest.inputs],
+        outputs=[_tensor_info(t) for t in manifest.outputs],
+        domain_policy=manifest.domain_policy or dataplane.domain_policy,
     )
 
 
-def _tensor_info(name: str, unit: str, shape: list[int], description: str) -> TensorInfo:
-    parsed = parse_unit(unit)
+def _tensor_info(spec: TensorSpec) -> TensorInfo:
+    parsed = parse_unit(spec.unit)
+    domain = declared(spec)
     return TensorInfo(
-        name=name,
-        unit=unit,
+        name=spec.name,
+        unit=spec.unit,
         dimension=parsed.dimension_name,
         exponents=dimension_exponents(parsed.dimension),
-        shape=shape,
-        description=description,
+        shape=spec.shape,
+        description=spec.description,
+        domain=None if domain is None else DomainInfo.model_validate(domain),
     )

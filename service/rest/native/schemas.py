@@ -14,6 +14,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 __all__ = [
     "ConvertRequest",
     "ConvertResponse",
+    "DomainBound",
+    "DomainInfo",
     "HealthResponse",
     "ModelInfo",
     "ModelList",
@@ -93,6 +95,28 @@ class PredictResponseBody(BaseModel):
     model: str
     version: str
     outputs: dict[str, OutputQuantity]
+    outside_domain: dict[str, list[int]] | None = Field(
+        None,
+        description="Only when a row is outside the model's validity domain (domain "
+        "policy 'flag'): input name -> the indices of its rows outside (0 for an "
+        "unbatched request).",
+    )
+
+
+class DomainBound(BaseModel):
+    """One end of an input's validity domain, as the manifest declares it."""
+
+    value: float | list[float] = Field(..., description="One bound, or one per element.")
+    unit: str
+    open: bool = Field(..., description="True: the bound itself is outside.")
+
+
+class DomainInfo(BaseModel):
+    """Where the model is valid in one input."""
+
+    lower: DomainBound | None = None
+    upper: DomainBound | None = None
+    description: str | None = None
 
 
 class TensorInfo(BaseModel):
@@ -104,6 +128,7 @@ class TensorInfo(BaseModel):
     exponents: dict[str, int | float] = Field(..., description="Non-zero base-dimension powers.")
     shape: list[int] = Field(..., description="Per-row shape; [] is one number per row.")
     description: str = ""
+    domain: DomainInfo | None = Field(None, description="Inputs: the validity domain.")
 
 
 class ModelVersionInfo(BaseModel):
@@ -117,6 +142,9 @@ class ModelVersionInfo(BaseModel):
     architecture: str | None = None
     inputs: list[TensorInfo] = []
     outputs: list[TensorInfo] = []
+    domain_policy: Literal["flag", "refuse", "ignore"] | None = Field(
+        None, description="What a row outside an input's domain gets (manifest or server)."
+    )
 
 
 class ModelInfo(BaseModel):

@@ -23,7 +23,8 @@ from service import __version__
 from service.dataplane import DataPlane, PredictResult
 from service.errors import ModelNotReadyError, OverloadedError, ServiceError
 from service.lifecycle import is_draining
-from service.models import LoadedModel
+from service.models import LoadedModel, TensorSpec
+from service.models.domains import declared_json
 from service.rest.asgi import header
 from service.rest.native.problems import status_for
 from service.rest.oip.binary import HEADER, encode_response, wants_binary
@@ -189,7 +190,8 @@ class OipDoor:
     ) -> ModelMetadataResponse:
         """Name, versions, platform and each tensor with ``parameters.unit``."""
         repo = self.dataplane.repository
-        return _metadata(repo.get(model_name, model_version), repo.versions(model_name))
+        model = repo.get(model_name, model_version)
+        return _metadata(model, repo.versions(model_name), self.dataplane.policy_for(model))
 
     async def model_ready(self, model_name: str, model_version: str | None = None) -> JSONResponse:
         """``{"name", "ready"}``: 200 when ready, 503 when known but not ready."""
@@ -254,24 +256,29 @@ def _encode(result: PredictResult, body: InferenceRequest, doc: dict[str, Any]) 
     )
 
 
-def _metadata(model: LoadedModel, versions: list[str]) -> ModelMetadataResponse:
+def _metadata(model: LoadedModel, versions: list[str], policy: str) -> ModelMetadataResponse:
+    """Units as ``parameters.unit``/``dimension``; an input's validity domain as
+    ``parameters.domain`` (JSON text: parameter values are scalars) and the model's
+    domain policy as ``parameters.domain_policy`` when any input declares a domain."""
     m = model.manifest
 
-    def tensor(name: str, shape: list[int], unit: ParsedUnit) -> MetadataTensor:
+    def tensor(spec: TensorSpec, unit: ParsedUnit) -> MetadataTensor:
         params: dict[str, str | int | float | bool] = {
             "unit": unit.expression,
             "dimension": unit.dimension_name,
         }
-        return MetadataTensor(name=name, datatype="FP64", shape=[-1, *shape], parameters=params)
+        domain = declared_json(spec)
+        if domain is not None:
+            params["domain"] = domain
+        return MetadataTensor(
+            name=spec.name, datatype="FP64", shape=[-1, *spec.shape], parameters=params
+        )
 
     return ModelMetadataResponse(
         name=m.name,
         versions=versions,
         platform="pytorch_dimtensor",
-        inputs=[
-            tensor(s.name, s.shape, u) for s, u in zip(m.inputs, model.input_units, strict=True)
-        ],
-        outputs=[
-            tensor(s.name, s.shape, u) for s, u in zip(m.outputs, model.output_units, strict=True)
-        ],
+        inputs=[tensor(s, u) for s, u in zip(m.inputs, model.input_units, strict=True)],
+        outputs=[tensor(s, u) for s, u in zip(m.outputs, model.output_units, strict=True)],
+        parameters=None if model.domain is None else {"domain_policy": policy},
     )

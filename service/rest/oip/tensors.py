@@ -7,6 +7,7 @@ shape and value check of the protocol itself is here; units and dimensions are t
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -213,5 +214,9 @@ def to_response(result: PredictResult, body: InferenceRequest) -> dict[str, Any]
     response: dict[str, Any] = {"model_name": result.model, "model_version": result.version}
     if body.id is not None:
         response["id"] = body.id
+    if result.outside:
+        # parameter values are scalars: the rows outside, by input, as JSON text
+        outside = json.dumps(result.rows_outside(), separators=(",", ":"))
+        response["parameters"] = {"outside_domain": outside}
     response["outputs"] = outputs
     return response

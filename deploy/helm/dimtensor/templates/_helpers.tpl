@@ -297,6 +297,8 @@ containers:
         value: {{ $b.torchThreads | quote }}
       - name: OMP_NUM_THREADS
         value: {{ $b.torchThreads | quote }}
+      - name: DOMAIN_POLICY
+        value: {{ .Values.api.config.domainPolicy | quote }}
       {{- if include "dimtensor.modelRepositoryMounted" . }}
       - name: MODEL_REPOSITORY
         value: {{ .Values.modelRepository.mountPath | quote }}
