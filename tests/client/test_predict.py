@@ -4,6 +4,7 @@ than the model's, outputs in the units asked for, batches and broadcasting."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pint
@@ -16,7 +17,7 @@ from tests.server.conftest import ServerProcess
 
 pytestmark = pytest.mark.slow
 
-UREG = pint.UnitRegistry()
+UREG: Any = pint.UnitRegistry()
 G0 = 9.80665
 
 
@@ -24,7 +25,7 @@ def expected_range(speed_ms: float, angle_rad: float, g: float = G0) -> float:
     return speed_ms**2 * math.sin(2 * angle_rad) / g
 
 
-def values(q: DimArray) -> np.ndarray:
+def values(q: DimArray) -> Any:
     return np.asarray(q.data, dtype=np.float64)
 
 
@@ -46,8 +47,11 @@ INPUTS = {
         "angle": UREG.Quantity(45, "degree"),
         "g": UREG.Quantity(G0, "m/s**2"),
     },
-    "pair-pint-unit": {"speed": (72, UREG.km / UREG.hour), "angle": (45, UREG.degree),
-                       "g": (G0, UREG.m / UREG.s**2)},  # fmt: skip
+    "pair-pint-unit": {
+        "speed": (72, UREG.km / UREG.hour),
+        "angle": (45, UREG.degree),
+        "g": (G0, UREG.m / UREG.s**2),
+    },
     "pint-in-feet-and-mph": {
         "speed": UREG.Quantity(72 / 1.609344, "mph"),
         "angle": UREG.Quantity(math.pi / 4, "rad"),
@@ -73,9 +77,12 @@ def test_outputs_come_back_in_the_units_asked_for(client: Client) -> None:
     answer = client.predict(
         "projectile",
         INPUTS["pair-text"],
-        outputs={"range": "km", "flight_time": u.ms if hasattr(u, "ms") else "ms",
-                 "apex_height": UREG.foot},
-    )  # fmt: skip
+        outputs={
+            "range": "km",
+            "flight_time": u.ms if hasattr(u, "ms") else "ms",
+            "apex_height": UREG.foot,
+        },
+    )
     assert answer["range"].unit.symbol == "km"
     assert float(values(answer["range"])) == pytest.approx(expected_range(20, math.pi / 4) / 1000)
     assert answer["range"].dimension == u.km.dimension
@@ -153,7 +160,8 @@ def test_models_model_parse_and_ready(client: Client) -> None:
     projectile = client.model("projectile")
     assert projectile == models["projectile"]
     version = projectile.version()
-    assert version is not None and version.state == "ready"
+    assert version is not None
+    assert version.state == "ready"
     speed = version.input("speed")
     assert speed is not None
     assert (speed.unit, speed.dimension) == ("m/s", "length*time^-1")
