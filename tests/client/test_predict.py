@@ -109,6 +109,22 @@ def test_a_dimtensor_unit_the_grammar_cannot_name_is_still_honoured(client: Clie
     assert float(values(rng)) == pytest.approx(expected_range(20, math.pi / 4) / 201.168, rel=1e-5)
 
 
+def test_a_symbol_the_grammar_reads_as_another_unit_is_sent_by_its_meaning(
+    client: Client,
+) -> None:
+    """A home-made "mi" of 1 km: the grammar reads "mi" as the statute mile, so the value
+    must go by what the Unit means (its scale), not by its symbol."""
+    mi = Unit("mi", u.m.dimension, 1000.0)
+    answer = client.predict(
+        "projectile",
+        {"speed": DimArray(72.0, mi / u.hour), "angle": (45, "deg"), "g": (G0, "m/s^2")},
+        outputs={"range": mi},
+    )
+    rng = answer["range"]
+    assert rng.unit == mi
+    assert float(values(rng)) == pytest.approx(expected_range(20, math.pi / 4) / 1000, rel=1e-5)
+
+
 def test_a_batch_with_a_broadcast_single_row(client: Client) -> None:
     speeds = np.array([36.0, 72.0, 108.0])
     answer = client.predict(
