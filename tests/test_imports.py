@@ -22,3 +22,28 @@ def test_the_server_does_not_import_matplotlib_but_training_can() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_the_client_imports_no_server_and_no_torch_of_its_own() -> None:
+    """``service.client`` needs httpx, numpy, orjson and dimtensor: no web framework, no
+    process manager, no validation layer. torch comes only because dimtensor imports it
+    eagerly when it is installed (the ``import service`` line alone brings it)."""
+    script = (
+        "import sys\n"
+        "import service\n"  # dimtensor, as the package imports it (without matplotlib)
+        "from_dimtensor = set(sys.modules)\n"
+        "import service.client\n"
+        "added = {m.split('.')[0] for m in set(sys.modules) - from_dimtensor}\n"
+        "server = {'fastapi', 'starlette', 'pydantic', 'pydantic_core', 'uvicorn', 'gunicorn',\n"
+        "          'prometheus_client', 'matplotlib', 'pint', 'torch', 'safetensors'}\n"
+        "assert not added & server, sorted(added & server)\n"
+        "left = set(sys.modules) & (server - {'torch'})\n"
+        "assert not left, sorted(left)\n"
+        "assert 'httpx' in added\n"
+        "print('torch from dimtensor:', 'torch' in from_dimtensor)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "torch from dimtensor: True"
