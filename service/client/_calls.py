@@ -12,6 +12,7 @@ prediction, and the signature of the version that answered if that one is new.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -74,6 +75,7 @@ class Prediction(Mapping[str, Any]):
         outputs: the outputs by name (the mapping itself).
         extras: answer fields this client does not know (a newer server's), kept as sent.
         output_extras: the same per output.
+        outside_domain: the rows outside the model's validity domain, by input.
     """
 
     model: str
@@ -81,6 +83,17 @@ class Prediction(Mapping[str, Any]):
     outputs: dict[str, Any]
     extras: dict[str, Any] = field(default_factory=dict)
     output_extras: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def outside_domain(self) -> dict[str, list[int]]:
+        """Rows outside the model's validity domain, by input; empty when every row is inside.
+        Native answers carry it as a field, OIP answers as the ``outside_domain`` response
+        parameter (JSON text, as parameters hold only strings, numbers and booleans)."""
+        found = self.extras.get("outside_domain")
+        if found is None:
+            text = (self.extras.get("parameters") or {}).get("outside_domain")
+            found = json.loads(text) if isinstance(text, str) else {}
+        return {str(name): [int(row) for row in rows] for name, rows in found.items()}
 
     def __getitem__(self, name: str) -> Any:
         return self.outputs[name]

@@ -17,11 +17,12 @@ a model run in process and for one behind HTTP::
     └── ServerError                          the server refused; one subclass per problem kind
         ├── UnitError (errors.UnitError)     unit-error, and one per grammar refusal:
         │   └── UnitSyntaxError, UnknownUnitError, AmbiguousUnitError, UnitLimitError,
-        │       OffsetUnitError
+        │       OffsetUnitError, LogarithmicUnitError
         ├── IncompatibleUnitsError           incompatible-units
         ├── InputError (errors.InputError)   invalid-input, and one per input refusal:
         │   └── DimensionMismatchError, ShapeError, NonFiniteError, MissingInputError,
-        │       UnexpectedInputError, LimitExceededError, InvalidTensorError
+        │       UnexpectedInputError, LimitExceededError, OutsideDomainError,
+        │       InvalidTensorError
         ├── ModelNotFoundError (LookupError) model-not-found
         ├── ModelNotReadyError, OverloadedError (retry_after), ManifestError
         ├── InvalidRequestError              malformed-json, invalid-body (a client bug)
@@ -58,6 +59,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidTensorError",
     "LimitExceededError",
+    "LogarithmicUnitError",
     "ManifestError",
     "MethodNotAllowedError",
     "MissingInputError",
@@ -67,6 +69,7 @@ __all__ = [
     "NotFoundError",
     "OffsetUnitError",
     "OutputDimensionError",
+    "OutsideDomainError",
     "OverloadedError",
     "ServerError",
     "ServerTimeoutError",
@@ -213,6 +216,10 @@ class OffsetUnitError(UnitError, errors.OffsetUnitError):
     """offset-unit"""
 
 
+class LogarithmicUnitError(UnitError, errors.LogarithmicUnitError):
+    """logarithmic-unit: dB, Np name a level, which no scale factor converts."""
+
+
 class IncompatibleUnitsError(ServerError, errors.IncompatibleUnitsError):
     """incompatible-units: a conversion between different dimensions."""
 
@@ -243,6 +250,10 @@ class UnexpectedInputError(InputError, errors.UnexpectedInputError):
 
 class LimitExceededError(InputError, errors.LimitExceededError):
     """limit-exceeded (MAX_ROWS)"""
+
+
+class OutsideDomainError(InputError, errors.OutsideDomainError):
+    """outside-domain: a value outside the model's validity domain (DOMAIN_POLICY=refuse)."""
 
 
 class InvalidTensorError(InputError):
@@ -305,6 +316,7 @@ KINDS: dict[str, type[ServerError]] = {
     "ambiguous-unit": AmbiguousUnitError,
     "unit-limit": UnitLimitError,
     "offset-unit": OffsetUnitError,
+    "logarithmic-unit": LogarithmicUnitError,
     "incompatible-units": IncompatibleUnitsError,
     "invalid-input": InputError,
     "dimension-mismatch": DimensionMismatchError,
@@ -313,6 +325,7 @@ KINDS: dict[str, type[ServerError]] = {
     "missing-input": MissingInputError,
     "unexpected-name": UnexpectedInputError,
     "limit-exceeded": LimitExceededError,
+    "outside-domain": OutsideDomainError,
     "invalid-tensor": InvalidTensorError,
     "model-not-found": ModelNotFoundError,
     "model-not-ready": ModelNotReadyError,
