@@ -5,6 +5,8 @@ Scenarios (one run, same machine, same load generator):
 - ``baseline``: bench/baseline_app.py under uvicorn (no units), model ``mlp``.
 - ``native``: ``python -m service`` (gunicorn, one uvicorn worker), ``POST /predict``
   with four inputs in their own units (two converted) and one output converted.
+- ``native-domain``: ``native`` on ``mlp_domain`` (same weights, a validity domain on every
+  input, every request inside it): the domain check's cost, against ``native``.
 - ``oip``: the same server, ``POST /v2/models/mlp/infer`` with ``parameters.unit``.
 - ``baseline-1ms``: the baseline on ``mlp1ms`` with 64 connections, for reference.
 - ``batch-off`` / ``batch-on``: the server on ``mlp1ms`` with 64 connections, micro-batching
@@ -242,10 +244,12 @@ def run(seconds: float, warmup: float, only: set[str] | None) -> list[Result]:
     server_argv = [python, "-m", "service"]
     native = json.loads(json.dumps(NATIVE_BODY).replace("{model}", "mlp"))
     native_1ms = json.loads(json.dumps(NATIVE_BODY).replace("{model}", "mlp1ms"))
+    native_domain = json.loads(json.dumps(NATIVE_BODY).replace("{model}", "mlp_domain"))
     plan: list[tuple[str, list[str], dict[str, str], str, dict[str, Any], int]] = [
         ("baseline", baseline_argv, {"BENCH_MODEL": str(repo / "mlp" / "1")}, "/predict",
          BASELINE_BODY, 16),
         ("native", server_argv, service_env, "/predict", native, 16),
+        ("native-domain", server_argv, service_env, "/predict", native_domain, 16),
         ("oip", server_argv, service_env, "/v2/models/mlp/infer", OIP_BODY, 16),
         ("baseline-1ms", baseline_argv, {"BENCH_MODEL": str(repo / "mlp1ms" / "1")},
          "/predict", BASELINE_BODY, 64),
@@ -272,6 +276,7 @@ def table(results: list[Result]) -> str:
     by_name = {r.name: r for r in results}
     reference = {
         "native": "baseline",
+        "native-domain": "native",
         "oip": "baseline",
         "batch-off": "baseline-1ms",
         "batch-on": "batch-off",
