@@ -27,6 +27,7 @@ import re
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,7 +97,12 @@ class InProcess:
 
 @contextmanager
 def serving(
-    repo: ModelRepository, *, retire_after: int | None, keep_alive: int
+    repo: ModelRepository,
+    *,
+    retire_after: int | None,
+    keep_alive: int,
+    idle_grace: float = BOUND,
+    graceful: int | None = None,
 ) -> Iterator[InProcess]:
     """The worker's server with the real app on a loopback socket, run in a thread.
 
@@ -112,9 +118,9 @@ def serving(
         log_config=None,
         timeout_keep_alive=keep_alive,
         http=Worker.CONFIG_KWARGS["http"],
+        timeout_graceful_shutdown=graceful,
     )
-    server = _Server(config=config)
-    server.retire_after = retire_after
+    server = _Server(config=config, retire_after=retire_after, idle_grace=idle_grace)
     handler = _Retiring()
     logger = logging.getLogger("service.worker")
     level = logger.level
@@ -173,20 +179,107 @@ def test_never_retires_without_a_quota(default_repository: ModelRepository) -> N
     assert not worker.retiring.event.is_set()
 
 
-def test_a_client_that_never_finishes_cannot_keep_a_retiring_worker(
+STOPS = ["sigterm", "quota"]
+
+
+def stopped(worker: InProcess, how: str) -> None:
+    """Make the worker stop `how` (the quota of 1 is already served), and wait until it
+    no longer accepts: one drain serves both."""
+    if how == "sigterm":
+        worker.server.handle_exit(signal.SIGTERM, None)  # what uvicorn calls on SIGTERM
+    else:
+        assert worker.retiring.event.wait(BOUND), worker.retiring.messages
+    deadline = time.monotonic() + BOUND
+    while time.monotonic() < deadline:
+        try:  # accepted before the listener closed: answered (and closed) like any other
+            httpx.get(worker.url + "/healthz", timeout=BOUND)
+        except httpx.ConnectError:
+            return
+    pytest.fail("the stopping worker kept accepting")
+
+
+def quota(how: str) -> int | None:
+    return 1 if how == "quota" else None
+
+
+@pytest.mark.parametrize("how", STOPS)
+def test_an_idle_connection_gets_one_more_answer_then_is_closed(
+    default_repository: ModelRepository, how: str
+) -> None:
+    """The race of issue 16: uvicorn closed idle keep-alive connections the moment it
+    stopped, under a request the client may just have sent. The drain keeps an idle
+    connection for the idle grace, answers what comes with ``Connection: close``, closes
+    it after that answer, and exits once it is gone (no deadline is set here)."""
+    with (
+        serving(default_repository, retire_after=quota(how), keep_alive=600) as worker,
+        socket.create_connection(worker.address, timeout=BOUND) as idle,
+    ):
+        raw_get(idle, "/healthz")
+        first = read_answer(idle)
+        stopped(worker, how)
+        assert worker.thread.is_alive()  # `idle` is open: the worker waits for it
+        raw_get(idle, "/healthz")
+        last = read_answer(idle)
+        assert idle.recv(1) == b""  # closed after the answer
+        assert worker.exited(), "the worker kept running with no connection left"
+    assert first[0] == 200
+    assert "close" not in first[1].get("connection", "")
+    assert last[0] == 200
+    assert last[1]["connection"] == "close"
+
+
+@pytest.mark.parametrize("how", STOPS)
+def test_an_idle_connection_is_closed_after_the_idle_grace(
+    default_repository: ModelRepository, how: str
+) -> None:
+    """Nothing comes on an idle connection: it is closed, unanswered, once idle for the
+    grace, and the worker exits without waiting for a deadline (none is set here)."""
+    with (
+        serving(
+            default_repository, retire_after=quota(how), keep_alive=600, idle_grace=0.2
+        ) as worker,
+        socket.create_connection(worker.address, timeout=BOUND) as idle,
+    ):
+        raw_get(idle, "/healthz")
+        assert read_answer(idle)[0] == 200
+        stopped(worker, how)
+        assert worker.exited(), "an idle connection kept the stopping worker"
+        assert idle.recv(1) == b""
+
+
+def test_a_client_that_never_finishes_its_request_is_idle_too(
     default_repository: ModelRepository,
 ) -> None:
-    """A request whose headers never end holds its connection open; the retiring worker
-    still exits, at its keep-alive deadline (KEEPALIVE + 1 s after it began retiring)."""
+    """A request whose headers stop coming holds no answer back: once its bytes have
+    stopped for the idle grace, the connection is closed and the worker exits."""
     with (
-        serving(default_repository, retire_after=1, keep_alive=1) as worker,
+        serving(default_repository, retire_after=1, keep_alive=600, idle_grace=0.5) as worker,
         socket.create_connection(worker.address, timeout=BOUND) as stuck,
     ):
         assert httpx.get(worker.url + "/healthz", timeout=BOUND).status_code == 200
         stuck.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")  # no blank line: unfinished
         assert worker.retiring.event.wait(BOUND)
         assert worker.exited(), "a stuck connection kept the retiring worker forever"
-        assert stuck.recv(1024) == b""  # closed by the worker's shutdown, unanswered
+        assert stuck.recv(1024) == b""  # closed unanswered
+
+
+def test_a_request_that_never_completes_is_cut_at_the_graceful_deadline(
+    default_repository: ModelRepository,
+) -> None:
+    """A request whose body never comes in full is not idle: only the graceful deadline
+    (uvicorn's bound, a second under GRACEFUL_TIMEOUT in the worker) ends it."""
+    with (
+        serving(default_repository, retire_after=None, keep_alive=600, graceful=1) as worker,
+        socket.create_connection(worker.address, timeout=BOUND) as held,
+    ):
+        held.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n{"
+        )
+        assert httpx.get(worker.url + "/healthz", timeout=BOUND).status_code == 200  # read
+        worker.server.handle_exit(signal.SIGTERM, None)
+        assert worker.exited(), "a request without an end kept the worker past its deadline"
+    assert any("graceful deadline" in m for m in worker.retiring.messages)
 
 
 def test_sigterm_turns_readiness_false_at_once(default_repository: ModelRepository) -> None:
@@ -281,7 +374,9 @@ def test_a_worker_retires_at_max_requests_and_its_successor_takes_the_queue(tmp_
             workers=1,
             MAX_REQUESTS=str(MAX_REQUESTS),
             MAX_REQUESTS_JITTER=str(JITTER),
-            KEEPALIVE="600",  # the worker's exit below is its own, not the keep-alive deadline
+            KEEPALIVE="600",  # the worker's exit below is its own, not the idle bound's
+            DRAIN_IDLE_SECONDS="600",
+            GRACEFUL_TIMEOUT="600",
         ) as server,
         socket.create_connection(("127.0.0.1", server.port), timeout=BOUND) as held,
     ):
