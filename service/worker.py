@@ -21,13 +21,10 @@ reasons here take the same path, the drain (``_Server.shutdown``):
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import math
 import socket
-import struct
 import sys
-import termios
 import time
 import weakref
 from types import FrameType
@@ -160,6 +157,7 @@ class _Server(Server):
         deadline = self._deadline()
         self._listeners += [s for s in sockets or [] if s not in self._listeners]
         self._stop_accepting()
+        log.info("not accepting; %d open connection(s) to drain", self._open())
         await self._drain(deadline)
         log.info("drained: %d idle connection(s) closed after the idle grace", self.idled_out)
         await self._finish(deadline)
@@ -169,12 +167,16 @@ class _Server(Server):
     async def _drain(self, deadline: float) -> None:
         """Wait for the open connections to end, letting each go when it may."""
         counter = 0
-        while (self.server_state.connections or self._adopting) and not self._given_up(deadline):
+        while self._open() and not self._given_up(deadline):
             for connection in list(self.server_state.connections):
                 self._release(connection)
             await Server.on_tick(self, counter)  # the Date header, gunicorn's heartbeat
             counter += 1
             await asyncio.sleep(TICK)
+
+    def _open(self) -> int:
+        """Connections still open, and those taken from a listener's queue, still opening."""
+        return len(self.server_state.connections) + len(self._adopting)
 
     def _given_up(self, deadline: float) -> bool:
         return self.force_exit or time.monotonic() >= deadline
@@ -200,19 +202,12 @@ class _Server(Server):
         if armed is not None:
             armed.cancel()
         loop = asyncio.get_running_loop()
-        timer = loop.call_later(self.idle_grace, self._close_if_idle, connection)
+        timer = loop.call_later(self.idle_grace, self._close_idle, connection)
         connection.timeout_keep_alive_task = timer
         self._idle_timers[connection] = timer
 
-    def _close_if_idle(self, connection: Any) -> None:
-        """The idle grace is over: close, unless a request is waiting in the socket.
-
-        A loop busy with a slow request runs an overdue timer before it reads the bytes
-        that came meanwhile; closing then would reset a request the client has sent.
-        The next look arms the grace again if those bytes do not make a request."""
-        if _unread_bytes(connection.transport):
-            connection.timeout_keep_alive_task = None
-            return
+    def _close_idle(self, connection: Any) -> None:
+        """The idle grace is over and no byte came: close, as the keep-alive timer would."""
         self.idled_out += 1
         connection.timeout_keep_alive_handler()
 
@@ -229,19 +224,6 @@ class _Server(Server):
             log.error("graceful deadline: cancelling %d request(s)", len(self.server_state.tasks))
             for task in self.server_state.tasks:
                 task.cancel(msg="graceful deadline")
-
-
-def _unread_bytes(transport: asyncio.BaseTransport) -> int:
-    """Bytes the kernel holds for this connection that the loop has not read yet."""
-    sock = transport.get_extra_info("socket")
-    if sock is None or sock.fileno() < 0:
-        return 0
-    try:
-        raw = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
-    except OSError:
-        return 0
-    count: int = struct.unpack("i", raw)[0]
-    return count
 
 
 class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn_worker ships no types

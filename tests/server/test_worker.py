@@ -27,7 +27,6 @@ import re
 import signal
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from tests.server.conftest import process_state, run_server, wait_exit
 
 BOUND = 60.0  # seconds: a bound for what must happen, never a measure of speed
 RETIRING = "retiring once open connections close"
+DRAINING = "open connection(s) to drain"
 
 
 @pytest.fixture(autouse=True)
@@ -63,11 +63,12 @@ def fresh_lifecycle() -> Iterator[None]:
 
 
 class _Retiring(logging.Handler):
-    """Sets an event when the worker logs that it retires."""
+    """Sets an event when the worker logs that it retires, another when its drain begins."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.event = threading.Event()
+        self.draining = threading.Event()
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -75,6 +76,8 @@ class _Retiring(logging.Handler):
         self.messages.append(message)
         if RETIRING in message:
             self.event.set()
+        if DRAINING in message:
+            self.draining.set()
 
 
 @dataclass
@@ -183,19 +186,13 @@ STOPS = ["sigterm", "quota"]
 
 
 def stopped(worker: InProcess, how: str) -> None:
-    """Make the worker stop `how` (the quota of 1 is already served), and wait until it
-    no longer accepts: one drain serves both."""
+    """Make the worker stop `how` (the quota of 1 is already served), and wait until its
+    drain has begun: one drain serves both, and it no longer accepts."""
     if how == "sigterm":
         worker.server.handle_exit(signal.SIGTERM, None)  # what uvicorn calls on SIGTERM
-    else:
-        assert worker.retiring.event.wait(BOUND), worker.retiring.messages
-    deadline = time.monotonic() + BOUND
-    while time.monotonic() < deadline:
-        try:  # accepted before the listener closed: answered (and closed) like any other
-            httpx.get(worker.url + "/healthz", timeout=BOUND)
-        except httpx.ConnectError:
-            return
-    pytest.fail("the stopping worker kept accepting")
+    assert worker.retiring.draining.wait(BOUND), worker.retiring.messages
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(worker.url + "/healthz", timeout=BOUND)
 
 
 def quota(how: str) -> int | None:
