@@ -38,7 +38,7 @@ from uvicorn_worker import UvicornWorker
 from service.lifecycle import begin_draining, begin_retiring
 from service.settings import get_settings
 
-__all__ = ["Worker"]
+__all__ = ["Worker", "drain_bound"]
 
 log = logging.getLogger("service.worker")
 
@@ -226,6 +226,12 @@ class _Server(Server):
                 task.cancel(msg="graceful deadline")
 
 
+def drain_bound(graceful_timeout: int) -> int:
+    """Seconds a worker's drain may last: a second under gunicorn's ``graceful_timeout``,
+    so that the worker ends its requests itself before gunicorn SIGKILLs it (at least 1)."""
+    return max(1, graceful_timeout - 1)
+
+
 class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn_worker ships no types
     """``worker_class = "service.worker.Worker"`` in the gunicorn config."""
 
@@ -233,8 +239,7 @@ class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn_worker ships no ty
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        # The drain ends a little before gunicorn would SIGKILL the worker.
-        self.config.timeout_graceful_shutdown = max(1, self.cfg.graceful_timeout - 1)
+        self.config.timeout_graceful_shutdown = drain_bound(self.cfg.graceful_timeout)
         # gunicorn already added the jitter to max_requests; recycling is the drain's.
         self._retire_after = self.config.limit_max_requests or None
         self.config.limit_max_requests = None
