@@ -106,6 +106,7 @@ def serving(
     keep_alive: int,
     idle_grace: float = BOUND,
     graceful: int | None = None,
+    http: str = Worker.CONFIG_KWARGS["http"],
 ) -> Iterator[InProcess]:
     """The worker's server with the real app on a loopback socket, run in a thread.
 
@@ -120,7 +121,7 @@ def serving(
         lifespan="on",
         log_config=None,
         timeout_keep_alive=keep_alive,
-        http=Worker.CONFIG_KWARGS["http"],
+        http=http,
         timeout_graceful_shutdown=graceful,
     )
     server = _Server(config=config, retire_after=retire_after, idle_grace=idle_grace)
@@ -199,16 +200,17 @@ def quota(how: str) -> int | None:
     return 1 if how == "quota" else None
 
 
+@pytest.mark.parametrize("http", ["httptools", "h11"])  # what uvicorn's "auto" may pick
 @pytest.mark.parametrize("how", STOPS)
 def test_an_idle_connection_gets_one_more_answer_then_is_closed(
-    default_repository: ModelRepository, how: str
+    default_repository: ModelRepository, how: str, http: str
 ) -> None:
     """The race of issue 16: uvicorn closed idle keep-alive connections the moment it
     stopped, under a request the client may just have sent. The drain keeps an idle
     connection for the idle grace, answers what comes with ``Connection: close``, closes
     it after that answer, and exits once it is gone (no deadline is set here)."""
     with (
-        serving(default_repository, retire_after=quota(how), keep_alive=600) as worker,
+        serving(default_repository, retire_after=quota(how), keep_alive=600, http=http) as worker,
         socket.create_connection(worker.address, timeout=BOUND) as idle,
     ):
         raw_get(idle, "/healthz")
