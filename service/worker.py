@@ -97,6 +97,7 @@ class _Server(Server):
             return False
         begin_retiring()
         self._begin_stop()
+        self._stop_accepting()  # on the loop already: before the log line tells anyone
         log.info("served %d requests: retiring once open connections close", limit)
         return True
 

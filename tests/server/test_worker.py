@@ -2,13 +2,14 @@
 
 In process (unit behaviour): the worker's uvicorn server (``service.worker._Server``, the
 class ``Worker`` runs) serves the real app on a loopback socket in a thread, so a test sees
-exactly what a client sees: after ``retire_after`` requests it stops accepting (a new
-connection is refused), answers what arrives on its open connections with ``Connection:
-close`` (and not before it retires), and returns from ``serve`` once the last connection
-is gone, or at the keep-alive deadline when a client never finishes its request. SIGTERM
-turns readiness false at once. ``Worker`` itself is built from a gunicorn config to check
-what it hands uvicorn: a graceful-shutdown bound a second under gunicorn's, and no
-uvicorn request limit (recycling is the worker's own).
+exactly what a client sees. After ``retire_after`` requests, or on SIGTERM (one drain
+serves both), it stops accepting (a new connection is refused), answers what arrives on
+its open connections with ``Connection: close`` (and not before it stops), closes an idle
+connection after the idle grace (a request whose bytes stopped coming is idle too), cuts
+what is left at the graceful deadline, and returns from ``serve`` once the last
+connection is gone. SIGTERM turns readiness false at once. ``Worker`` itself is built
+from a gunicorn config to check what it hands uvicorn: a graceful-shutdown bound a second
+under gunicorn's, and no uvicorn request limit (recycling is the worker's own).
 
 With real gunicorn (process behaviour): a worker retires at MAX_REQUESTS (plus its
 jitter), a connection made while it retires waits in the shared socket's queue and is
