@@ -1,8 +1,10 @@
 """Process lifecycle flags shared by the worker, the middleware and the health endpoints.
 
-Draining (SIGTERM): readiness turns false, in-flight requests finish. Retiring (the
-worker reached MAX_REQUESTS): it stops accepting and tells every client to close its
-connection, so no keep-alive connection is cut under a request.
+The worker stops in one way (``service.worker``'s drain) for two reasons, and the flags say
+which: draining (SIGTERM: the pod is going away, so readiness turns false too) or retiring
+(the worker reached MAX_REQUESTS: the pod is fine, readiness stays). Either way every
+answer from then on tells its client to close the connection, so no keep-alive connection
+is cut under a request.
 """
 
 from __future__ import annotations

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Random extra requests before recycling, so workers do not restart together.",
     )
+    drain_idle_seconds: float = Field(
+        2.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds a worker that stops (SIGTERM, recycling) keeps an idle connection "
+        "open for one last request, answered with Connection: close.",
+    )
 
     # --- models ---
     model_repository: Path | None = Field(

@@ -218,16 +218,13 @@ def test_probes_name_real_ports_and_differ(scenario: str, rendered: dict[str, Re
 
 
 @pytest.mark.parametrize("scenario", API)
-def test_grace_period_covers_prestop_and_graceful_timeout(
-    scenario: str, rendered: dict[str, Render]
-) -> None:
+def test_config_port_is_the_container_port(scenario: str, rendered: dict[str, Render]) -> None:
+    """PORT in the ConfigMap is the port the container exposes (the other timings of the
+    ConfigMap, against preStop and the grace period, are test_shutdown.py's)."""
     render = rendered[scenario]
     spec = api_deployment(render)["spec"]["template"]["spec"]
     config_name = spec["containers"][0]["envFrom"][0]["configMapRef"]["name"]
     config = next(c for c in render.of_kind("ConfigMap") if c["metadata"]["name"] == config_name)
-    graceful = int(config["data"]["GRACEFUL_TIMEOUT"])
-    pre_stop = spec["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
-    assert spec["terminationGracePeriodSeconds"] > pre_stop + graceful
     assert config["data"]["PORT"] == str(spec["containers"][0]["ports"][0]["containerPort"])
 
 

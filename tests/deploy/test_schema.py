@@ -87,6 +87,10 @@ FAILS = {
         "api: {terminationGracePeriodSeconds: 30}",
         "must exceed api.preStopSleepSeconds + api.config.gracefulTimeout (30)",
     ),
+    "idle grace past the drain's end": (
+        "api: {config: {gracefulTimeout: 5, drainIdleSeconds: 4.5}}",
+        "api.config.drainIdleSeconds (4.5) must not exceed api.config.gracefulTimeout - 1 (4)",
+    ),
     "auth without keys": ("api: {auth: {enabled: true}}", "api.auth.enabled needs"),
     "metrics auth without auth": ("api: {auth: {metrics: true}}", "api.auth.metrics needs"),
     "existing claim unnamed": ("modelRepository: {type: existingClaim}", "existingClaim must name"),

@@ -163,8 +163,8 @@ def test_a_retiring_worker_answers_with_connection_close_on_its_open_connections
 
     Both get ``Connection: close`` and are closed by the server; answers before the quota
     keep the connection; the worker then exits and its replacement keeps connections again.
-    KEEPALIVE is long so the worker is still retiring (not shutting down, when uvicorn
-    would add the header itself) while the test talks to it.
+    KEEPALIVE, DRAIN_IDLE_SECONDS and GRACEFUL_TIMEOUT are long so the retiring worker
+    keeps ``keep`` open (idle) and does not reach its deadline while the test talks to it.
     """
     with run_server(
         tmp_path,
@@ -172,6 +172,8 @@ def test_a_retiring_worker_answers_with_connection_close_on_its_open_connections
         MAX_REQUESTS=str(QUOTA),
         MAX_REQUESTS_JITTER="0",
         KEEPALIVE="60",
+        DRAIN_IDLE_SECONDS="60",
+        GRACEFUL_TIMEOUT="120",
         REQUEST_TIMEOUT="300",
         ACCESS_LOG_FLUSH_SECONDS="0",
     ) as server:

@@ -2,13 +2,14 @@
 
 In process (unit behaviour): the worker's uvicorn server (``service.worker._Server``, the
 class ``Worker`` runs) serves the real app on a loopback socket in a thread, so a test sees
-exactly what a client sees: after ``retire_after`` requests it stops accepting (a new
-connection is refused), answers what arrives on its open connections with ``Connection:
-close`` (and not before it retires), and returns from ``serve`` once the last connection
-is gone, or at the keep-alive deadline when a client never finishes its request. SIGTERM
-turns readiness false at once. ``Worker`` itself is built from a gunicorn config to check
-what it hands uvicorn: a graceful-shutdown bound a second under gunicorn's, and no
-uvicorn request limit (recycling is the worker's own).
+exactly what a client sees. After ``retire_after`` requests, or on SIGTERM (one drain
+serves both), it stops accepting (a new connection is refused), answers what arrives on
+its open connections with ``Connection: close`` (and not before it stops), closes an idle
+connection after the idle grace (a request whose bytes stopped coming is idle too), cuts
+what is left at the graceful deadline, and returns from ``serve`` once the last
+connection is gone. SIGTERM turns readiness false at once. ``Worker`` itself is built
+from a gunicorn config to check what it hands uvicorn: a graceful-shutdown bound a second
+under gunicorn's, and no uvicorn request limit (recycling is the worker's own).
 
 With real gunicorn (process behaviour): a worker retires at MAX_REQUESTS (plus its
 jitter), a connection made while it retires waits in the shared socket's queue and is
@@ -48,6 +49,7 @@ from tests.server.conftest import process_state, run_server, wait_exit
 
 BOUND = 60.0  # seconds: a bound for what must happen, never a measure of speed
 RETIRING = "retiring once open connections close"
+DRAINING = "open connection(s) to drain"
 
 
 @pytest.fixture(autouse=True)
@@ -62,11 +64,12 @@ def fresh_lifecycle() -> Iterator[None]:
 
 
 class _Retiring(logging.Handler):
-    """Sets an event when the worker logs that it retires."""
+    """Sets an event when the worker logs that it retires, another when its drain begins."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.event = threading.Event()
+        self.draining = threading.Event()
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -74,6 +77,8 @@ class _Retiring(logging.Handler):
         self.messages.append(message)
         if RETIRING in message:
             self.event.set()
+        if DRAINING in message:
+            self.draining.set()
 
 
 @dataclass
@@ -96,7 +101,13 @@ class InProcess:
 
 @contextmanager
 def serving(
-    repo: ModelRepository, *, retire_after: int | None, keep_alive: int
+    repo: ModelRepository,
+    *,
+    retire_after: int | None,
+    keep_alive: int,
+    idle_grace: float = BOUND,
+    graceful: int | None = None,
+    http: str = Worker.CONFIG_KWARGS["http"],
 ) -> Iterator[InProcess]:
     """The worker's server with the real app on a loopback socket, run in a thread.
 
@@ -111,10 +122,10 @@ def serving(
         lifespan="on",
         log_config=None,
         timeout_keep_alive=keep_alive,
-        http=Worker.CONFIG_KWARGS["http"],
+        http=http,
+        timeout_graceful_shutdown=graceful,
     )
-    server = _Server(config=config)
-    server.retire_after = retire_after
+    server = _Server(config=config, retire_after=retire_after, idle_grace=idle_grace)
     handler = _Retiring()
     logger = logging.getLogger("service.worker")
     level = logger.level
@@ -173,20 +184,102 @@ def test_never_retires_without_a_quota(default_repository: ModelRepository) -> N
     assert not worker.retiring.event.is_set()
 
 
-def test_a_client_that_never_finishes_cannot_keep_a_retiring_worker(
+STOPS = ["sigterm", "quota"]
+
+
+def stopped(worker: InProcess, how: str) -> None:
+    """Make the worker stop `how` (the quota of 1 is already served), and wait until its
+    drain has begun: one drain serves both, and it no longer accepts."""
+    if how == "sigterm":
+        worker.server.handle_exit(signal.SIGTERM, None)  # what uvicorn calls on SIGTERM
+    assert worker.retiring.draining.wait(BOUND), worker.retiring.messages
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(worker.url + "/healthz", timeout=BOUND)
+
+
+def quota(how: str) -> int | None:
+    return 1 if how == "quota" else None
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])  # what uvicorn's "auto" may pick
+@pytest.mark.parametrize("how", STOPS)
+def test_an_idle_connection_gets_one_more_answer_then_is_closed(
+    default_repository: ModelRepository, how: str, http: str
+) -> None:
+    """The race of issue 16: uvicorn closed idle keep-alive connections the moment it
+    stopped, under a request the client may just have sent. The drain keeps an idle
+    connection for the idle grace, answers what comes with ``Connection: close``, closes
+    it after that answer, and exits once it is gone (no deadline is set here)."""
+    with (
+        serving(default_repository, retire_after=quota(how), keep_alive=600, http=http) as worker,
+        socket.create_connection(worker.address, timeout=BOUND) as idle,
+    ):
+        raw_get(idle, "/healthz")
+        first = read_answer(idle)
+        stopped(worker, how)
+        assert worker.thread.is_alive()  # `idle` is open: the worker waits for it
+        raw_get(idle, "/healthz")
+        last = read_answer(idle)
+        assert idle.recv(1) == b""  # closed after the answer
+        assert worker.exited(), "the worker kept running with no connection left"
+    assert first[0] == 200
+    assert "close" not in first[1].get("connection", "")
+    assert last[0] == 200
+    assert last[1]["connection"] == "close"
+
+
+@pytest.mark.parametrize("how", STOPS)
+def test_an_idle_connection_is_closed_after_the_idle_grace(
+    default_repository: ModelRepository, how: str
+) -> None:
+    """Nothing comes on an idle connection: it is closed, unanswered, once idle for the
+    grace, and the worker exits without waiting for a deadline (none is set here)."""
+    with (
+        serving(
+            default_repository, retire_after=quota(how), keep_alive=600, idle_grace=0.2
+        ) as worker,
+        socket.create_connection(worker.address, timeout=BOUND) as idle,
+    ):
+        raw_get(idle, "/healthz")
+        assert read_answer(idle)[0] == 200
+        stopped(worker, how)
+        assert worker.exited(), "an idle connection kept the stopping worker"
+        assert idle.recv(1) == b""
+
+
+def test_a_client_that_never_finishes_its_request_is_idle_too(
     default_repository: ModelRepository,
 ) -> None:
-    """A request whose headers never end holds its connection open; the retiring worker
-    still exits, at its keep-alive deadline (KEEPALIVE + 1 s after it began retiring)."""
+    """A request whose headers stop coming holds no answer back: once its bytes have
+    stopped for the idle grace, the connection is closed and the worker exits."""
     with (
-        serving(default_repository, retire_after=1, keep_alive=1) as worker,
+        serving(default_repository, retire_after=1, keep_alive=600, idle_grace=0.5) as worker,
         socket.create_connection(worker.address, timeout=BOUND) as stuck,
     ):
         assert httpx.get(worker.url + "/healthz", timeout=BOUND).status_code == 200
         stuck.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")  # no blank line: unfinished
         assert worker.retiring.event.wait(BOUND)
         assert worker.exited(), "a stuck connection kept the retiring worker forever"
-        assert stuck.recv(1024) == b""  # closed by the worker's shutdown, unanswered
+        assert stuck.recv(1024) == b""  # closed unanswered
+
+
+def test_a_request_that_never_completes_is_cut_at_the_graceful_deadline(
+    default_repository: ModelRepository,
+) -> None:
+    """A request whose body never comes in full is not idle: only the graceful deadline
+    (uvicorn's bound, a second under GRACEFUL_TIMEOUT in the worker) ends it."""
+    with (
+        serving(default_repository, retire_after=None, keep_alive=600, graceful=1) as worker,
+        socket.create_connection(worker.address, timeout=BOUND) as held,
+    ):
+        held.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n{"
+        )
+        assert httpx.get(worker.url + "/healthz", timeout=BOUND).status_code == 200  # read
+        worker.server.handle_exit(signal.SIGTERM, None)
+        assert worker.exited(), "a request without an end kept the worker past its deadline"
+    assert any("graceful deadline" in m for m in worker.retiring.messages)
 
 
 def test_sigterm_turns_readiness_false_at_once(default_repository: ModelRepository) -> None:
@@ -281,7 +374,9 @@ def test_a_worker_retires_at_max_requests_and_its_successor_takes_the_queue(tmp_
             workers=1,
             MAX_REQUESTS=str(MAX_REQUESTS),
             MAX_REQUESTS_JITTER=str(JITTER),
-            KEEPALIVE="600",  # the worker's exit below is its own, not the keep-alive deadline
+            KEEPALIVE="600",  # the worker's exit below is its own, not the idle bound's
+            DRAIN_IDLE_SECONDS="600",
+            GRACEFUL_TIMEOUT="600",
         ) as server,
         socket.create_connection(("127.0.0.1", server.port), timeout=BOUND) as held,
     ):

@@ -702,6 +702,9 @@ template:
 {{- if and (not (kindIs "invalid" $api.terminationGracePeriodSeconds)) (le (int $api.terminationGracePeriodSeconds) (int $floor)) -}}
 {{- $msgs = append $msgs (printf "api.terminationGracePeriodSeconds (%v) must exceed api.preStopSleepSeconds + api.config.gracefulTimeout (%v), or in-flight requests are killed" $api.terminationGracePeriodSeconds $floor) -}}
 {{- end -}}
+{{- if gt (float64 $api.config.drainIdleSeconds) (sub $api.config.gracefulTimeout 1 | float64) -}}
+{{- $msgs = append $msgs (printf "api.config.drainIdleSeconds (%v) must not exceed api.config.gracefulTimeout - 1 (%v): a stopping worker gives up on its connections a second before gracefulTimeout" $api.config.drainIdleSeconds (sub $api.config.gracefulTimeout 1)) -}}
+{{- end -}}
 {{- if and (eq $repo.type "existingClaim") (not $repo.existingClaim) -}}
 {{- $msgs = append $msgs "modelRepository.existingClaim must name a PersistentVolumeClaim when modelRepository.type is existingClaim" -}}
 {{- end -}}
