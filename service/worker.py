@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import signal
 import socket
 import sys
 import time
@@ -251,7 +252,13 @@ class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn_worker ships no ty
         server = _Server(
             config=self.config, retire_after=self._retire_after, idle_grace=self._idle_grace
         )
-        self._install_sigquit_handler()
+        # gunicorn's master answers SIGINT/SIGQUIT (Ctrl-C) with SIGQUIT to its workers.
+        # uvicorn_worker's own handler only marks the gunicorn worker dead, which the
+        # uvicorn server never reads: the worker sat out GRACEFUL_TIMEOUT until SIGKILL.
+        # Here SIGQUIT takes the drain, which ends at once when no connection is open.
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGQUIT, server.handle_exit, signal.SIGQUIT, None
+        )
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)

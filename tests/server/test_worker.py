@@ -414,3 +414,26 @@ def test_a_worker_retires_at_max_requests_and_its_successor_takes_the_queue(tmp_
     assert "Maximum request limit" not in log  # uvicorn's own limit never fired
     assert "WORKER TIMEOUT" not in log
     assert "SIGKILL" not in log
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT], ids=["SIGINT", "SIGQUIT"])
+def test_a_quick_shutdown_drains_instead_of_waiting_for_sigkill(tmp_path: Path, sig: int) -> None:
+    """Ctrl-C (SIGINT to the master, as `make serve` and `make image-run` get it) and SIGQUIT:
+    gunicorn sends its workers SIGQUIT; each takes the drain and exits by itself, never
+    SIGKILLed at GRACEFUL_TIMEOUT (uvicorn_worker's handler left it running until then)."""
+    with run_server(tmp_path, workers=2, GRACEFUL_TIMEOUT="60") as server:
+        # Both workers' servers up (ready answers as soon as one is): a worker still booting
+        # meets SIGQUIT's default action, which is not what this test asks about.
+        for seen in range(2):
+            lines = server.log_text().splitlines()
+            done = [n for n, line in enumerate(lines) if "Application startup complete" in line]
+            if len(done) <= seen:
+                server.wait_for_log("Application startup complete", after=len(lines))
+        mark = server.log_mark()
+        server.proc.send_signal(sig)
+        server.wait_for_log("not accepting", after=mark)
+        assert server.proc.wait(timeout=55) == 0
+    log = server.log_text()
+    assert "SIGKILL" not in log
+    assert log.count("drained:") == 2, log
