@@ -33,11 +33,20 @@ from dimtensor import DimArray, Dimension, Unit
 from service.errors import UnitError
 from service.units import ParsedUnit, parse_unit, same_dimension
 
-__all__ = ["FloatArray", "Wanted", "encode_input", "from_answer", "wanted_output"]
+__all__ = [
+    "PINT_DIMENSIONS",
+    "FloatArray",
+    "Wanted",
+    "encode_input",
+    "from_answer",
+    "wanted_output",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
-_PINT_DIMENSIONS = {
+# pint's base dimensions by the names dimtensor and the unit grammar give them (the tests'
+# pint cross-check reads the same table).
+PINT_DIMENSIONS = {
     "[length]": "length",
     "[mass]": "mass",
     "[time]": "time",
@@ -144,9 +153,9 @@ def _pint_facts(quantity: Any, unit: Any, name: str) -> tuple[Dimension, float, 
     """A pint unit's dimension, and the SI values of 0 and 1 of it (offset and scale)."""
     exponents: dict[str, Fraction] = {}
     for key, power in dict(unit.dimensionality).items():
-        if key not in _PINT_DIMENSIONS:
+        if key not in PINT_DIMENSIONS:
             raise TypeError(f"{name!r}: pint dimension {key} has no SI counterpart")
-        exponents[_PINT_DIMENSIONS[key]] = Fraction(power).limit_denominator(12)
+        exponents[PINT_DIMENSIONS[key]] = Fraction(power).limit_denominator(12)
     zero = float(quantity(0.0, unit).to_base_units().magnitude)
     one = float(quantity(1.0, unit).to_base_units().magnitude)
     return Dimension(**exponents), zero, one

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.client._quantities import PINT_DIMENSIONS
 from service.errors import UnitError
 from service.units import dimension_exponents, parse_unit, registry
 
@@ -59,16 +60,6 @@ _PINT_BASE = {
     "luminosity": "candela",
 }
 
-_PINT_DIMS = {
-    "[length]": "length",
-    "[mass]": "mass",
-    "[time]": "time",
-    "[current]": "current",
-    "[temperature]": "temperature",
-    "[substance]": "amount",
-    "[luminosity]": "luminosity",
-}
-
 
 @pytest.fixture(scope="module")
 def ureg() -> Any:
@@ -83,7 +74,7 @@ def _pint_read(ureg: Any, expression: str) -> tuple[dict[str, int | float], floa
         if exp:
             value = float(exp)
             key = str(name)
-            dims[_PINT_DIMS.get(key, key)] = int(value) if value.is_integer() else value
+            dims[PINT_DIMENSIONS.get(key, key)] = int(value) if value.is_integer() else value
     return dims, float(base.magnitude)
 
 
