@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench.run import free_port
 
 __all__ = ["main"]
 
@@ -68,6 +69,7 @@ def script(*args: str) -> str:
 
 
 def engine_env() -> dict[str, str]:
+    """The environment scripts/image.sh gives the engine (CONTAINERS_CONF on this host)."""
     conf = REPO / ".tools" / "containers.conf"
     return {**os.environ, **({"CONTAINERS_CONF": str(conf)} if conf.exists() else {})}
 
@@ -76,13 +78,6 @@ def engine(*args: str) -> str:
     return subprocess.run(
         ["podman", *args], capture_output=True, text=True, check=True, env=engine_env()
     ).stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_ready(port: int, started: float) -> float:

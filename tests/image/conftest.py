@@ -9,7 +9,6 @@ engine's layer cache, so a session with unchanged sources rebuilds in seconds.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 import uuid
@@ -20,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.image import engine_env
 from tests.server.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,13 +30,6 @@ JOB_SECONDS = 600
 
 # Every test here may build the image first (the session fixture): a timeout for that.
 pytestmark = pytest.mark.timeout(BUILD_SECONDS + JOB_SECONDS)
-
-
-def engine_env() -> dict[str, str]:
-    """The environment scripts/image.sh gives the engine (CONTAINERS_CONF on this host)."""
-    conf = REPO / ".tools" / "containers.conf"
-    extra = {"CONTAINERS_CONF": str(conf)} if conf.exists() else {}
-    return {**os.environ, **extra}
 
 
 def script(*args: str, timeout: float = 60) -> str:

@@ -14,10 +14,10 @@ import yaml
 
 from tests.deploy.conftest import CHART, containers, load_docs, mounts, pod_specs, run, tool
 from tests.deploy.conftest import helm_template as render_chart
+from tests.deploy.test_checkov import OFFLINE
 from tests.image.conftest import REPO, run_options, script
 
 DOCKERFILES = {"cpu": REPO / "Dockerfile", "gpu": REPO / "Dockerfile.gpu"}
-OFFLINE = {"CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE"}
 
 
 def instructions(text: str, keyword: str) -> list[str]:
