@@ -8,6 +8,14 @@ PORT ?= 8080
 export PORT
 export IMAGE
 
+# A folder of wheels beside the checkout (../shared/wheels on this project's machines holds the
+# pinned CPU torch, which no reachable index serves) joins pip's find-links for every pip this
+# Makefile runs, the image build's included; without it pip uses its registry alone.
+WHEELS ?= $(abspath ../shared/wheels)
+ifneq ($(wildcard $(WHEELS)/*.whl),)
+export PIP_FIND_LINKS := $(strip $(WHEELS) $(PIP_FIND_LINKS))
+endif
+
 .PHONY: install tools serve test lint typecheck pytest clean bench image image-gpu image-run
 
 # The venv is rebuilt whenever the declared or pinned dependencies change.

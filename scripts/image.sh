@@ -21,8 +21,10 @@
 #   BASE_IMAGE        the base (default: Dockerfile's, python:3.11-slim-bookworm)
 #   LOCAL_BASE=1      make the base locally without trying a registry first
 #   TORCH_FIND_LINKS  a folder holding the torch wheel, mounted into the build; by default the
-#                     first of pip's find-links folders that holds torch-<TORCH_VERSION>, else
-#                     none (the wheel comes from the PyTorch index)
+#                     first folder pip would search (PIP_FIND_LINKS, then every pip config
+#                     file's find-links) that holds torch-<TORCH_VERSION>, else none: the wheel
+#                     comes from TORCH_INDEX_URL (the PyTorch CPU index), and the build fails at
+#                     once, naming what it looked for, when that index does not answer
 #   PIP_CERT          a CA bundle for pip in the build, mounted (podman) and never copied;
 #                     by default pip's own `global.cert` setting where one is configured
 #   PORT              the host port of `run` (default 8080)
@@ -98,17 +100,42 @@ ensure_base() {
   make_local_base "${name}"
 }
 
-# The first folder of pip's find-links setting that holds the torch wheel, if any.
+# Every find-links folder pip would use, one a line, in pip's order of precedence: the
+# PIP_FIND_LINKS variable, then each configuration file pip reads (`pip config debug` names them
+# all: site, user, global and PIP_CONFIG_FILE), under [global] or [install].
+pip_find_links() {
+  local word
+  for word in ${PIP_FIND_LINKS:-}; do echo "${word}"; done
+  python3 -m pip config debug 2>/dev/null |
+    sed -n 's/^ *\(global\|install\)\.find-links: *//p' | tr ' ' '\n' | sed '/^$/d' || true
+}
+
+# The folder holding torch-<TORCH_VERSION>: TORCH_FIND_LINKS, else the first of pip's find-links
+# folders that holds the wheel, else nothing (the build then asks the PyTorch index).
 torch_find_links() {
   if [[ -n "${TORCH_FIND_LINKS:-}" ]]; then
     echo "${TORCH_FIND_LINKS}"
     return 0
   fi
   local folder
-  for folder in $(python3 -m pip config get global.find-links 2>/dev/null || true); do
+  while IFS= read -r folder; do
+    folder="${folder#file://}"
     compgen -G "${folder}/torch-${TORCH_VERSION}-*.whl" >/dev/null && echo "${folder}" && return 0
-  done
+  done < <(pip_find_links)
   return 0
+}
+
+# With no wheel folder the build needs the PyTorch CPU index: ask it once, briefly, so that a
+# machine without it fails now with what to do, not after pip's retries inside the build.
+require_torch_index() {
+  local index="${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
+  python3 - "${index}/torch/" <<'PY' && return 0
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=10).close()
+PY
+  die "no torch-${TORCH_VERSION} wheel in TORCH_FIND_LINKS, PIP_FIND_LINKS or pip's config" \
+    "files ($(pip_find_links | paste -sd' ' - || true)), and ${index} does not answer:" \
+    "set TORCH_FIND_LINKS (or PIP_FIND_LINKS) to a folder holding the wheel"
 }
 
 pip_cert() {
@@ -137,6 +164,9 @@ build() {
     if [[ -n "${links}" ]]; then
       [[ "${ENGINE}" == podman ]] || die "TORCH_FIND_LINKS needs podman (a folder mounted into the build)"
       args+=(-v "${links}:/wheels:ro" --build-arg TORCH_FIND_LINKS=/wheels)
+    else
+      require_torch_index
+      [[ -n "${TORCH_INDEX_URL:-}" ]] && args+=(--build-arg "TORCH_INDEX_URL=${TORCH_INDEX_URL}")
     fi
   fi
   cert="$(pip_cert)"
