@@ -16,7 +16,8 @@ ifneq ($(wildcard $(WHEELS)/*.whl),)
 export PIP_FIND_LINKS := $(strip $(WHEELS) $(PIP_FIND_LINKS))
 endif
 
-.PHONY: install tools serve test lint typecheck pytest clean bench image image-gpu image-run
+.PHONY: install tools serve test lint typecheck pytest clean bench image image-gpu image-run \
+	cluster-tools cluster cluster-down test-cluster
 
 # The venv is rebuilt whenever the declared or pinned dependencies change.
 $(STAMP): pyproject.toml requirements/constraints.txt
@@ -44,7 +45,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) tools
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/cluster
 
 ## Lint, type-check and run every test.
 test: lint typecheck pytest
@@ -70,6 +71,21 @@ image-gpu: tools
 ## capability, no new privileges), in the foreground until stopped.
 image-run:
 	bash scripts/image.sh run
+
+cluster-tools: tools
+	bash scripts/install-tools.sh cluster
+
+## A one-node Kubernetes cluster on this machine with the project's image imported
+## (scripts/cluster.sh, docs/cluster.md): root; the first run builds Kubernetes (minutes, cached).
+cluster: cluster-tools image
+	bash scripts/cluster.sh up
+
+cluster-down:
+	bash scripts/cluster.sh down
+
+## The tests on that cluster (tests/cluster): they bring it up when it is not, and down after.
+test-cluster: $(STAMP) cluster-tools image
+	$(BIN)/pytest tests/cluster -p no:randomly
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis

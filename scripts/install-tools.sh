@@ -14,9 +14,14 @@
 #   .tools/containers.conf  podman's settings for this kind of host: runc (crun refuses a hybrid
 #                 cgroup host) and ulimits the host allows; scripts/image.sh points
 #                 CONTAINERS_CONF at it.
+# With the argument `cluster`, also what scripts/cluster.sh runs the test cluster on: iptables,
+# conntrack and, from Debian sid (bookworm's are too old for Kubernetes 1.35), containerd and the
+# CNI plugins. sid joins apt's sources pinned at priority 50, so nothing else ever comes from it
+# unless named as PACKAGE/sid; each post-install service start is blocked (a policy-rc.d that
+# exits 101): the cluster script starts containerd with a config of its own.
 # Idempotent: the commands on PATH and a stamp holding the pins make a second run return at once.
 # A tool that cannot be installed fails the script: the tests would fail on it anyway.
-# Usage: bash scripts/install-tools.sh   (PYTHON=python3.11 to pick the interpreter)
+# Usage: bash scripts/install-tools.sh [cluster]   (PYTHON=python3.11 to pick the interpreter)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -100,8 +105,42 @@ CONF
   mv "${TOOLS}/containers.conf.tmp" "${TOOLS}/containers.conf"
 }
 
+# Debian sid as a source apt never prefers (priority 50): packages come from it only by name.
+add_sid_source() {
+  local sources=/etc/apt/sources.list.d/dimtensor-sid.sources
+  local pin=/etc/apt/preferences.d/dimtensor-sid
+  [[ -f "${sources}" && -f "${pin}" ]] && return 0
+  printf 'Package: *\nPin: release n=sid\nPin-Priority: 50\n' >"${pin}"
+  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: sid\nComponents: main\nSigned-By: %s\n' \
+    /usr/share/keyrings/debian-archive-keyring.gpg >"${sources}"
+  apt-get update -q
+}
+
+install_cluster_debs() {
+  [[ "$(id -u)" -eq 0 ]] || {
+    echo "install-tools: the cluster's packages need root" >&2
+    return 1
+  }
+  install_debs iptables=iptables conntrack=conntrack setpriv=util-linux
+  command -v containerd >/dev/null 2>&1 && [[ -x /usr/lib/cni/portmap ]] &&
+    containerd --version | grep -q ' 2\.' && return 0
+  add_sid_source
+  local blocker=/usr/sbin/policy-rc.d
+  printf '#!/bin/sh\nexit 101\n' >"${blocker}"
+  chmod 0755 "${blocker}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    containerd/sid containernetworking-plugins/sid || {
+    rm -f "${blocker}"
+    return 1
+  }
+  rm -f "${blocker}"
+}
+
 install_debs wrk=wrk podman=podman runc=runc debootstrap=debootstrap
 write_containers_conf
+if [[ "${1:-}" == cluster ]]; then
+  install_cluster_debs
+fi
 
 if up_to_date; then
   echo "install-tools: ${TOOLS} is up to date"

@@ -1,0 +1,3 @@
+module dimtensor.local/cluster/pause
+
+go 1.24
