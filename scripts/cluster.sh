@@ -275,6 +275,10 @@ state = "${STATE}/containerd/state"
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = "${PAUSE_IMAGE}"
 [plugins.'io.containerd.cri.v1.runtime']
+  # A sandbox's -998 and a Guaranteed pod's -997 need CAP_SYS_RESOURCE, which this kind of
+  # machine withholds even from root (runc fails: "can't get final child's PID from pipe"):
+  # clamp every container's OOM score to containerd's own instead.
+  restrict_oom_score_adj = true
   [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
@@ -331,6 +335,7 @@ mode: iptables
 clusterCIDR: ${POD_CIDR}
 nodePortAddresses: ["127.0.0.0/8"]
 conntrack: {maxPerCore: 0}
+oomScoreAdj: 0
 metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
 EOF
@@ -592,9 +597,10 @@ down() {
   if [[ -f "${STATE}/etc/kube-proxy.yaml" ]] && [[ -x "${BIN}/kube-proxy" ]]; then
     "${BIN}/kube-proxy" --cleanup --config "${STATE}/etc/kube-proxy.yaml" >/dev/null 2>&1 || true
   fi
+  remove_kube_chains
   local target
   if [[ -d "${STATE}" ]]; then
-    findmnt -rn -o TARGET | grep -F "${STATE}/" | sort -r | while read -r target; do
+    findmnt -rn -o TARGET | { grep -F "${STATE}/" || true; } | sort -r | while read -r target; do
       umount -l "${target}" 2>/dev/null || true
     done
   fi
@@ -605,6 +611,20 @@ down() {
     find "${STATE}" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
   fi
   log "down"
+}
+
+# kube-proxy --cleanup leaves kubelet's own chains (KUBE-FIREWALL, KUBE-KUBELET-CANARY,
+# KUBE-IPTABLES-HINT, in IPv4 and IPv6): each table is restored without any KUBE- chain or jump.
+remove_kube_chains() {
+  local family table
+  for family in iptables ip6tables; do
+    command -v "${family}-save" >/dev/null || continue
+    for table in filter nat mangle; do
+      "${family}-save" -t "${table}" 2>/dev/null | grep -q 'KUBE-' || continue
+      "${family}-save" -t "${table}" | grep -v -e '^:KUBE-' -e '^-A KUBE-' -e ' -j KUBE-' |
+        "${family}-restore" -w -T "${table}"
+    done
+  done
 }
 
 down_quietly() {
