@@ -34,7 +34,7 @@ TEST_VALUES = ("--set", "image.pullPolicy=Never", "--set", "api.resources.reques
 T = TypeVar("T")
 
 
-class CommandFailed(AssertionError):
+class CommandError(AssertionError):
     """A kubectl or helm call that exited non-zero: the command line and both streams."""
 
 
@@ -56,7 +56,7 @@ def run(
         check=False,
     )
     if check and proc.returncode != 0:
-        raise CommandFailed(
+        raise CommandError(
             f"{' '.join(args)}\nexit {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
             f"\n--- stderr\n{proc.stderr[-4000:]}"
         )
@@ -70,7 +70,7 @@ def poll(what: str, probe: Callable[[], T | None], timeout: float, interval: flo
     while True:
         try:
             value = probe()
-        except (CommandFailed, OSError) as exc:  # transient: the API server or a pod not ready
+        except (CommandError, OSError) as exc:  # transient: the API server or a pod not ready
             value, last = None, exc
         if value is not None:
             return value
@@ -109,7 +109,10 @@ class Cluster:
         ).stdout
 
     def get(self, kind: str, name: str, namespace: str) -> dict[str, Any]:
-        return json.loads(self.kubectl("-n", namespace, "get", kind, name, "-o", "json"))
+        obj: dict[str, Any] = json.loads(
+            self.kubectl("-n", namespace, "get", kind, name, "-o", "json")
+        )
+        return obj
 
     def items(self, kind: str, namespace: str, selector: str = "") -> list[dict[str, Any]]:
         args = ["-n", namespace, "get", kind, "-o", "json"]
@@ -179,7 +182,7 @@ def running_cluster() -> Iterator[Cluster]:
     if started:
         proc = subprocess.run(["bash", str(CLUSTER_SH), "up"], timeout=3600, check=False)
         if proc.returncode != 0:
-            raise CommandFailed(
+            raise CommandError(
                 f"scripts/cluster.sh up exited {proc.returncode} (its output is above)"
             )
     kubeconfig = Path(run(["bash", str(CLUSTER_SH), "kubeconfig"]).stdout.strip())

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +32,7 @@ PRESETS: dict[str, tuple[tuple[Path, ...], tuple[str, ...]]] = {
 }
 NODE_PORT = ("api.service.type=NodePort",)
 
-PROJECTILE_KMH_TO_FT = {
+PROJECTILE_KMH_TO_FT: dict[str, Any] = {
     "model": "projectile",
     "inputs": {
         "speed": {"value": 72, "unit": "km/h"},
@@ -103,7 +104,8 @@ def test_a_wrong_dimension_gets_its_422(cluster: Cluster, api_release: tuple[str
     assert answer.status_code == 422, answer.text
     problem = answer.json()
     text = str(problem)
-    assert "speed" in text and "kg" in text, problem
+    assert "speed" in text, problem
+    assert "kg" in text, problem
 
 
 @dataclass
@@ -180,5 +182,6 @@ def test_an_upgrade_under_traffic_loses_no_request(cluster: Cluster) -> None:
         assert after["status"].get("updatedReplicas") == 2, after["status"]
         assert after_rollout - at_upgrade > 0, "no request was sent during the rollout"
         assert stream.failures == [], (
-            f"{len(stream.failures)} of {stream.total} requests failed during the upgrade: {stream.failures[:10]}"
+            f"{len(stream.failures)} of {stream.total} requests failed during the upgrade: "
+            f"{stream.failures[:10]}"
         )
