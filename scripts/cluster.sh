@@ -106,6 +106,13 @@ preflight() {
     printf 'cluster: preflight: missing %s\n' "${missing[@]}" >&2
     exit 1
   fi
+  local capeff
+  capeff="$(awk '/^CapEff/ { print $2 }' /proc/self/status)"
+  if (((16#${capeff} >> 24) & 1)); then
+    log "preflight: CAP_SYS_RESOURCE held (CapEff ${capeff})"
+  else
+    log "preflight: no CAP_SYS_RESOURCE (CapEff ${capeff}): OOM scores are clamped to containerd's"
+  fi
   log "preflight: node IP $(node_ip), overlay, bridge, veth, iptables nat, br_netfilter: ok"
 }
 

@@ -10,6 +10,8 @@
 #                                      registry answers, make it locally (debootstrap + import)
 #   scripts/image.sh tag [cpu|gpu]     print the tag a build gets
 #   scripts/image.sh run-options       print `run`'s security and volume options, one a line
+#   scripts/image.sh torch-wheels      print the folder the CPU build takes the torch wheel from
+#                                      (empty: none; the build then asks the PyTorch index)
 #
 # The engine is docker where a daemon answers, else podman (ENGINE=podman|docker to choose).
 # With podman, CONTAINERS_CONF defaults to .tools/containers.conf when scripts/install-tools.sh
@@ -129,7 +131,7 @@ torch_find_links() {
 # machine without it fails now with what to do, not after pip's retries inside the build.
 require_torch_index() {
   local index="${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
-  python3 - "${index}/torch/" <<'PY' && return 0
+  python3 - "${index}/torch/" 2>/dev/null <<'PY' && return 0
 import sys, urllib.request
 urllib.request.urlopen(sys.argv[1], timeout=10).close()
 PY
@@ -158,8 +160,6 @@ build() {
   [[ "${variant}" == cpu || "${variant}" == gpu ]] || die "unknown variant '${variant}': cpu or gpu"
   name="$(tag "${variant}")"
   if [[ "${variant}" == cpu ]]; then
-    ensure_base
-    [[ -n "${BASE_IMAGE:-}" ]] && args+=(--build-arg "BASE_IMAGE=${BASE_IMAGE}")
     links="$(torch_find_links)"
     if [[ -n "${links}" ]]; then
       [[ "${ENGINE}" == podman ]] || die "TORCH_FIND_LINKS needs podman (a folder mounted into the build)"
@@ -168,6 +168,8 @@ build() {
       require_torch_index
       [[ -n "${TORCH_INDEX_URL:-}" ]] && args+=(--build-arg "TORCH_INDEX_URL=${TORCH_INDEX_URL}")
     fi
+    ensure_base
+    [[ -n "${BASE_IMAGE:-}" ]] && args+=(--build-arg "BASE_IMAGE=${BASE_IMAGE}")
   fi
   cert="$(pip_cert)"
   if [[ -n "${cert}" && "${ENGINE}" == podman ]]; then
@@ -221,5 +223,6 @@ case "${1:-}" in
   run-options) run_options ;;
   base) ensure_base ;;
   tag) tag "${2:-cpu}" ;;
-  *) die "usage: scripts/image.sh build [cpu|gpu] | run | run-options | base | tag [cpu|gpu]" ;;
+  torch-wheels) torch_find_links ;;
+  *) die "usage: scripts/image.sh build [cpu|gpu] | run | run-options | base | tag [cpu|gpu] | torch-wheels" ;;
 esac

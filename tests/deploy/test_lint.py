@@ -9,7 +9,11 @@ import pytest
 
 from tests.deploy.conftest import CHART, DEPLOY, REPO, SCENARIOS, run, tool
 
-SHELL_SCRIPTS = [REPO / "scripts" / "install-tools.sh", DEPLOY / "test-deployment.sh"]
+SHELL_SCRIPTS = [
+    REPO / "scripts" / "install-tools.sh",
+    REPO / "scripts" / "cluster.sh",
+    DEPLOY / "test-deployment.sh",
+]
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
