@@ -1,5 +1,6 @@
 """`deploy/test-deployment.sh` as deploy/README documents it, against the project's cluster:
-install, rollout, `helm test`, `/predict` through the Service, uninstall."""
+install, rollout, `helm test`, `/predict` through the Service, uninstall. Its extra helm
+arguments are the tests' own settings (kube.TEST_VALUES: the imported image, small requests)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.cluster.kube import REPO, Cluster
+from tests.cluster.kube import REPO, TEST_VALUES, Cluster
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -20,7 +21,7 @@ def test_the_documented_deployment_script_passes(cluster: Cluster) -> None:
         "LOCAL_PORT": "18181",
     }
     proc = subprocess.run(
-        ["bash", str(REPO / "deploy" / "test-deployment.sh"), "--set", "image.pullPolicy=Never"],
+        ["bash", str(REPO / "deploy" / "test-deployment.sh"), *TEST_VALUES],
         env=env,
         capture_output=True,
         text=True,
