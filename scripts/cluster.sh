@@ -98,7 +98,7 @@ preflight() {
     missing+=("br_netfilter (net.bridge.bridge-nf-call-iptables)")
   [[ -n "$(node_ip)" ]] || missing+=("a non-loopback IPv4 address for the node")
   local cmd
-  for cmd in containerd ctr runc openssl conntrack podman go setpriv curl; do
+  for cmd in containerd ctr runc openssl conntrack podman go setpriv curl mountpoint; do
     command -v "${cmd}" >/dev/null || missing+=("command ${cmd} (bash scripts/install-tools.sh cluster)")
   done
   [[ -x /usr/lib/cni/bridge ]] || missing+=("CNI plugins in /usr/lib/cni (containernetworking-plugins)")
@@ -448,7 +448,21 @@ start_control_plane() {
     --bind-address 127.0.0.1 --leader-elect=false
 }
 
+# /run/netns as a shared mount point of its own before any pod exists. podman (the image
+# builds) makes it one the first time it needs a network namespace, binding the folder onto
+# itself recursively: every pod namespace mounted before that is then mounted twice, and
+# containerd's removal fails with EBUSY, leaving the pod Terminating for ever (seen here).
+share_netns_dir() {
+  local dir=/run/netns
+  mkdir -p "${dir}"
+  mountpoint -q "${dir}" && return 0
+  mount --bind "${dir}" "${dir}"
+  mount --make-rshared "${dir}"
+  touch "${STATE}/netns.mounted"
+}
+
 start_node() {
+  share_netns_dir
   sysctl_set net.ipv4.ip_forward 1
   sysctl_set net.bridge.bridge-nf-call-iptables 1
   mkdir -p "${STATE}/containerd"
@@ -612,6 +626,10 @@ down() {
     done
   fi
   if ip link show "${BRIDGE}" >/dev/null 2>&1; then ip link del "${BRIDGE}"; fi
+  # The bind mount `up` made, once no namespace (ours or podman's) is left in it.
+  if [[ -f "${STATE}/netns.mounted" ]] && [[ -z "$(ls -A /run/netns 2>/dev/null)" ]]; then
+    umount /run/netns 2>/dev/null || true
+  fi
   rm -rf "${HOSTPATH_PV}"
   restore_sysctls
   if [[ -d "${STATE}" ]]; then
