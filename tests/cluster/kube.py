@@ -170,6 +170,98 @@ class Cluster:
         )
 
 
+# --- Jobs, their pods and their claims ---------------------------------------------------------
+
+
+def selector(release: str, component: str) -> str:
+    return f"app.kubernetes.io/instance={release},app.kubernetes.io/component={component}"
+
+
+def the_job(cluster: Cluster, namespace: str, release: str, component: str) -> str:
+    """The name of the release's one Job of this component (the chart hashes its spec into it)."""
+    jobs = cluster.items("job", namespace, selector(release, component))
+    assert len(jobs) == 1, [j["metadata"]["name"] for j in jobs]
+    name: str = jobs[0]["metadata"]["name"]
+    return name
+
+
+def condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for cond in job.get("status", {}).get("conditions", []):
+        if cond["type"] == kind and cond["status"] == "True":
+            found: dict[str, Any] = cond
+            return found
+    return None
+
+
+def pods_report(cluster: Cluster, namespace: str, release: str, component: str) -> str:
+    """Pods, their last log lines and the namespace's events: what a failure message needs."""
+    sel = selector(release, component)
+    pods = cluster.kubectl("-n", namespace, "get", "pods", "-l", sel, "-o", "wide", check=False)
+    logs = cluster.kubectl(
+        "-n",
+        namespace,
+        "logs",
+        "-l",
+        sel,
+        "--prefix",
+        "--tail=15",
+        "--max-log-requests=10",
+        check=False,
+    )
+    events = cluster.events(namespace)[-4000:]
+    return f"--- pods\n{pods}\n--- logs\n{logs[-6000:]}\n--- events\n{events}"
+
+
+def finished_job(
+    cluster: Cluster,
+    namespace: str,
+    job: str,
+    timeout: float,
+    give_up: Callable[[dict[str, Any]], bool] | None = None,
+) -> dict[str, Any]:
+    """The Job once it has a Complete or Failed condition. ``give_up(job)`` may end the wait
+    early with the Job as it is (a condition that already decides the test)."""
+
+    def probe() -> dict[str, Any] | None:
+        doc = cluster.get("job", job, namespace)
+        if condition(doc, "Complete") or condition(doc, "Failed"):
+            return doc
+        if give_up is not None and give_up(doc):
+            return doc
+        return None
+
+    return poll(f"job {job} to finish", probe, timeout, interval=2)
+
+
+def assert_complete(
+    cluster: Cluster, namespace: str, release: str, component: str, job: dict[str, Any]
+) -> None:
+    assert condition(job, "Complete"), (
+        f"job {job['metadata']['name']} did not complete: {json.dumps(job.get('status'))}\n"
+        + pods_report(cluster, namespace, release, component)
+    )
+
+
+def claim_dir(cluster: Cluster, namespace: str, claim: str) -> Path:
+    """The host directory of the PV bound to `claim` (the StorageClass ``hostpath``)."""
+
+    def bound() -> str | None:
+        pvc = cluster.get("pvc", claim, namespace)
+        volume: str | None = (
+            pvc["spec"].get("volumeName") if pvc["status"].get("phase") == "Bound" else None
+        )
+        return volume
+
+    volume = poll(f"claim {claim} to be bound", bound, timeout=120)
+    pv = cluster.get("pv", volume, "")
+    assert "hostPath" in pv["spec"], f"PV {volume} is not a host-path volume: {pv['spec']}"
+    return Path(pv["spec"]["hostPath"]["path"])
+
+
+def pod_logs(cluster: Cluster, namespace: str, pod: str) -> str:
+    return cluster.kubectl("-n", namespace, "logs", pod, check=False)
+
+
 def cluster_status() -> bool:
     return run(["bash", str(CLUSTER_SH), "status"], check=False, timeout=60).returncode == 0
 

@@ -27,8 +27,9 @@ import numpy.typing as npt
 import pytest
 import yaml
 
-from tests.cluster.kube import CHART, Cluster
-from tests.cluster.test_batch import (
+from tests.cluster.kube import (
+    CHART,
+    Cluster,
     assert_complete,
     claim_dir,
     finished_job,
