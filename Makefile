@@ -16,7 +16,7 @@ ifneq ($(wildcard $(WHEELS)/*.whl),)
 export PIP_FIND_LINKS := $(strip $(WHEELS) $(PIP_FIND_LINKS))
 endif
 
-.PHONY: install tools serve test lint typecheck pytest clean bench image image-gpu image-run \
+.PHONY: install tools serve test lint typecheck pytest clean bench image image-load image-gpu image-run \
 	cluster-tools cluster cluster-down test-cluster
 
 # The venv is rebuilt whenever the declared or pinned dependencies change.
@@ -63,6 +63,11 @@ bench: $(STAMP)
 image: tools
 	bash scripts/image.sh build cpu
 
+## The CPU image with Locust (tag suffix -load): the load generator the test cluster's
+## loadtest examples run.
+image-load: tools
+	bash scripts/image.sh build load
+
 ## The GPU image (Dockerfile.gpu, NVIDIA's CUDA runtime base: needs a registry).
 image-gpu: tools
 	bash scripts/image.sh build gpu
@@ -77,14 +82,14 @@ cluster-tools: tools
 
 ## A one-node Kubernetes cluster on this machine with the project's image imported
 ## (scripts/cluster.sh, docs/cluster.md): root; the first run builds Kubernetes (minutes, cached).
-cluster: cluster-tools image
+cluster: cluster-tools image image-load
 	bash scripts/cluster.sh up
 
 cluster-down:
 	bash scripts/cluster.sh down
 
 ## The tests on that cluster (tests/cluster): they bring it up when it is not, and down after.
-test-cluster: $(STAMP) cluster-tools image
+test-cluster: $(STAMP) cluster-tools image image-load
 	$(BIN)/pytest tests/cluster -p no:randomly
 
 clean:

@@ -20,7 +20,8 @@
 #   CLUSTER_STATE   where the running cluster keeps its PKI, configs, data and logs
 #                   (default <repo>/.cluster; `down` removes it but for logs/)
 #   CLUSTER_CACHE   the binaries, cached by version (default ${XDG_CACHE_HOME:-~/.cache}/dimtensor-cluster)
-#   CLUSTER_IMAGES  images `up` imports (default: the project's CPU image, scripts/image.sh tag)
+#   CLUSTER_IMAGES  images `up` imports (default: the project's CPU image and, when built, its
+#                   Locust variant: scripts/image.sh tag cpu|load)
 #   CLUSTER_HPA_SYNC, CLUSTER_HPA_DOWNSCALE, CLUSTER_HPA_CPU_INIT, CLUSTER_HPA_READINESS
 #                   the controller-manager's HPA timings (test settings: 5s, 30s, 30s, 10s;
 #                   upstream's defaults are 15s, 5m, 5m, 30s)
@@ -530,8 +531,16 @@ up() {
 default_images() {
   if [[ -n "${CLUSTER_IMAGES:-}" ]]; then
     echo "${CLUSTER_IMAGES}"
+    return 0
+  fi
+  local cpu load
+  cpu="$(bash "${ROOT}/scripts/image.sh" tag cpu)"
+  load="$(bash "${ROOT}/scripts/image.sh" tag load)"
+  if podman image exists "${load}"; then
+    echo "${cpu} ${load}"
   else
-    bash "${ROOT}/scripts/image.sh" tag cpu
+    log "${load} is not built (make image-load): deploy/examples/loadtest cannot run"
+    echo "${cpu}"
   fi
 }
 

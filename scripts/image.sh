@@ -2,13 +2,17 @@
 # Builds and runs the project's container images (docs/images.md). Used by `make image`,
 # `make image-run` and the image tests.
 #
-#   scripts/image.sh build [cpu|gpu]   build Dockerfile (cpu, the default) or Dockerfile.gpu;
-#                                      ends by printing the image's tag and size in MB
+#   scripts/image.sh build [cpu|gpu|load]
+#                                      build Dockerfile (cpu, the default) or Dockerfile.gpu, or
+#                                      the CPU image with Locust (load: tag suffix -load, what
+#                                      deploy/examples/loadtest runs on the test cluster); ends
+#                                      by printing the image's tag and size in MB
 #   scripts/image.sh run               run the CPU image on $PORT as the chart runs it, in the
 #                                      foreground until stopped
 #   scripts/image.sh base              make sure the base image exists: pull it, or, when no
 #                                      registry answers, make it locally (debootstrap + import)
-#   scripts/image.sh tag [cpu|gpu]     print the tag a build gets
+#   scripts/image.sh tag [cpu|gpu|load]
+#                                      print the tag a build gets
 #   scripts/image.sh run-options       print `run`'s security and volume options, one a line
 #   scripts/image.sh torch-wheels      print the folder the CPU build takes the torch wheel from
 #                                      (empty: none; the build then asks the PyTorch index)
@@ -70,6 +74,7 @@ version() {
 tag() {
   local variant="${1:-cpu}" suffix=""
   [[ "${variant}" == gpu ]] && suffix="-cuda"
+  [[ "${variant}" == load ]] && suffix="-load"
   echo "${IMAGE:-${REGISTRY_IMAGE}:$(version)${suffix}}"
 }
 
@@ -157,9 +162,11 @@ size_mb() {
 build() {
   local variant="${1:-cpu}" dockerfile=Dockerfile name args=() links cert
   [[ "${variant}" == gpu ]] && dockerfile=Dockerfile.gpu
-  [[ "${variant}" == cpu || "${variant}" == gpu ]] || die "unknown variant '${variant}': cpu or gpu"
+  [[ "${variant}" =~ ^(cpu|gpu|load)$ ]] || die "unknown variant '${variant}': cpu, gpu or load"
   name="$(tag "${variant}")"
-  if [[ "${variant}" == cpu ]]; then
+  # load: the CPU image with the `load` extra (Locust), for in-cluster load generators
+  [[ "${variant}" == load ]] && args+=(--build-arg "EXTRAS=${EXTRAS:+${EXTRAS},}load")
+  if [[ "${variant}" != gpu ]]; then
     links="$(torch_find_links)"
     if [[ -n "${links}" ]]; then
       [[ "${ENGINE}" == podman ]] || die "TORCH_FIND_LINKS needs podman (a folder mounted into the build)"

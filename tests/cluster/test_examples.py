@@ -24,11 +24,11 @@ never of the files: the node has two cores shared with other tests, and nothing 
   network), so the 3000 Adam steps and 500 L-BFGS ones took over 11 minutes; the rendezvous over
   the headless Service, gloo, the checkpoints and the export are the same with fewer steps.
 - Locust (``loadtest/``): the image ``locustio/locust:2.47.0`` (not on the node, no registry)
-  -> the project's image, with ``command: [locust]`` (the stock image's entrypoint; the project
-  image's is ``dimtensor``) and ``imagePullPolicy: Never``; workers 4 -> ``LOCUST_WORKERS``
-  (and the master's ``--expect-workers`` with them); the load 800 users x 10 req/s in 4 steps
-  over 600 s -> ``LOCUST_LOAD``. The project image has no Locust, so those pods cannot start:
-  the two files are ``xfail(strict=True)`` on exactly that (``PodsCannotStartError``).
+  -> the project's Locust variant (``make image-load``: the CPU image with the ``load`` extra,
+  imported by ``scripts/cluster.sh up``), with ``command: [locust]`` (the stock image's
+  entrypoint; the project image's is ``dimtensor``) and ``imagePullPolicy: Never``; workers
+  4 -> ``LOCUST_WORKERS`` (and the master's ``--expect-workers`` with them); the load 800 users
+  x 10 req/s in 4 steps over 600 s -> ``LOCUST_LOAD``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ Obj = dict[str, Any]
 
 NAMESPACE = "dimtensor"  # every example's metadata.namespace
 OWNER_KEY, OWNER_VALUE = "test.dimtensor.dev/owner", "tests.cluster.test_examples"
-PROJECT_IMAGE = "ghcr.io/dimtensor/dimtensor-serve:0.1.0"  # imported by scripts/cluster.sh up
+# The project's image with Locust (scripts/image.sh tag load), imported by scripts/cluster.sh up.
+LOAD_IMAGE = "ghcr.io/dimtensor/dimtensor-serve:0.1.0-load"
 
 # Test settings (the module's docstring says why).
 CPU_REQUEST = "10m"
@@ -108,13 +109,6 @@ NOT_MANIFESTS = {
     "values-examples-training-ddp.yaml": RENDERED_FROM.format("training-ddp.yaml"),
 }
 
-LOCUST_CANNOT_RUN = (
-    "the Locust pods cannot start here: their image locustio/locust:2.47.0 is not on the node and "
-    "nothing can be pulled, and the project image ghcr.io/dimtensor/dimtensor-serve:0.1.0 has no "
-    "Locust (no `locust` executable, no `locust` package: the Dockerfile installs the package "
-    'with EXTRAS="", and locust is only in the `load` and `dev` extras)'
-)
-
 # Container states that mean a pod will not run as written (not a slow start).
 FATAL_WAITING = {
     "ErrImagePull",
@@ -131,9 +125,6 @@ FATAL_TERMINATED = {"StartError", "ContainerCannotRun"}
 
 class PodsCannotStartError(AssertionError):
     """A workload's pods are stuck in an image, create or start error: the reason, per pod."""
-
-
-XFAIL_LOCUST = pytest.mark.xfail(strict=True, raises=PodsCannotStartError, reason=LOCUST_CANNOT_RUN)
 
 
 # --- the manifests and the test settings ----------------------------------------------------
@@ -178,7 +169,7 @@ def with_test_settings(doc: Obj) -> Obj:
         requests["cpu"], requests["memory"] = CPU_REQUEST, MEMORY_REQUEST
         if container["image"].startswith(LOCUST_IMAGE_PREFIX):
             locust = True
-            container["image"] = PROJECT_IMAGE
+            container["image"] = LOAD_IMAGE
             container["command"] = ["locust"]
             container["imagePullPolicy"] = "Never"
             if "--master" in container["args"]:
@@ -506,15 +497,31 @@ class Examples:
 
     cluster: Cluster
     applied: set[str] = field(default_factory=set)
+    settled: set[str] = field(default_factory=set)
 
     def apply(self, rel: str) -> None:
+        """Applies what ``rel`` needs, waiting for each to reach its state as a user would
+        (the API serving before Locust loads it), then ``rel`` itself."""
         if rel in self.applied:
             return
         self.applied.add(rel)  # first: the Locust master and workers need each other
         for need in MANIFESTS[rel]:
             self.apply(need)
+            if rel not in MANIFESTS[need]:  # a mutual need cannot wait for the other side
+                self.settle(need)
         docs = [with_test_settings(doc) for doc in manifest(rel)]
         self.cluster.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=yaml.safe_dump_all(docs))
+
+    def settle(self, rel: str) -> None:
+        """Waits until every object of ``rel`` is in its expected state (EXPECTATIONS)."""
+        if rel in self.settled:
+            return
+        docs = manifest(rel)
+        for kind, expect in EXPECTATIONS.items():
+            for doc in docs:
+                if doc["kind"] == kind:
+                    expect(self.cluster, with_test_settings(doc))
+        self.settled.add(rel)
 
 
 @pytest.fixture(scope="module")
@@ -570,19 +577,10 @@ def test_every_file_in_deploy_examples_has_an_expected_state() -> None:
             assert need in MANIFESTS, f"{rel} needs {need}, which is not a manifest"
 
 
-def example_params() -> list[Any]:
-    locust = {"loadtest/locust-master.yaml", "loadtest/locust-workers.yaml"}
-    return [pytest.param(rel, marks=XFAIL_LOCUST) if rel in locust else rel for rel in MANIFESTS]
-
-
-@pytest.mark.parametrize("rel", example_params())
+@pytest.mark.parametrize("rel", list(MANIFESTS))
 def test_example_reaches_its_expected_state(cluster: Cluster, examples: Examples, rel: str) -> None:
     examples.apply(rel)
-    docs = manifest(rel)
-    for kind, expect in EXPECTATIONS.items():
-        for doc in docs:
-            if doc["kind"] == kind:
-                expect(cluster, with_test_settings(doc))
+    examples.settle(rel)
 
 
 # The GPU preset on a node without GPUs. As the preset is: the node lacks the GPU feature
