@@ -14,7 +14,9 @@ upper time bound; a low phase is a "must not scale" window. The bounds:
   ready replicas reach the expected count within ``R`` plus one policy period per further
   policy-limited step;
 - scale-in: the first fall after high -> low comes no earlier than
-  ``scaleDown.stabilizationWindowSeconds`` and no later than that window plus ``R``.
+  ``scaleDown.stabilizationWindowSeconds`` and no later than that window plus ``R``, and
+  the low phase ends with desired and current replicas back at the low count (minReplicas):
+  a fall that stops half way is no scale-in.
 
 A timeline is sampled: an event seen at row k happened after row k-1, and a phase change
 seen at row j happened after row j-1. Each bound is checked with the benefit of that
@@ -363,6 +365,8 @@ def _scale_in(
     out = []
     rose = [r for r in rows if r.current_replicas > base or r.desired_replicas > base]
     fall = _first(rows, change.before, lambda r: r.current_replicas < base)
+    end = rows[-1] if rows else change.at
+    back = end.current_replicas == end.desired_replicas == expect.low
     if fall is None:
         seen = (rows[-1].t_s - t_early) if rows else 0.0
         why = (
@@ -375,10 +379,11 @@ def _scale_in(
         out.append(
             Criterion(
                 f"scale-in after the step at {t_early:g}-{t_late:g} s",
-                latest >= window and earliest <= upper and not rose,
+                latest >= window and earliest <= upper and not rose and back,
                 f"replicas fell {base} -> {fall[1].current_replicas} {earliest:g}-{latest:g} s "
                 f"after the step; allowed {window:g}-{upper:g} s"
-                + (f"; but rose to {max(r.current_replicas for r in rose)} first" if rose else ""),
+                + (f"; but rose to {max(r.current_replicas for r in rose)} first" if rose else "")
+                + _back_to(rows, change.before, expect.low, (t_early, t_late)),
             )
         )
     failed = sum(r.failures for r in rows)
@@ -390,3 +395,20 @@ def _scale_in(
         )
     )
     return out
+
+
+def _back_to(rows: Sequence[Row], before: Row, low: int, t_step: tuple[float, float]) -> str:
+    """The scale-in's last word: when desired and current settled on the low count
+    (minReplicas) for the rest of the phase, or what they were when it ended."""
+    end = rows[-1]
+    if not end.current_replicas == end.desired_replicas == low:
+        return (
+            f"; not back to {low}: desired {end.desired_replicas}, current "
+            f"{end.current_replicas} at the end of the low phase "
+            f"({end.t_s - t_step[0]:g} s after the step)"
+        )
+    k = len(rows)
+    while k > 0 and rows[k - 1].current_replicas == rows[k - 1].desired_replicas == low:
+        k -= 1
+    prev = rows[k - 1] if k > 0 else before
+    return f"; back to {low} {prev.t_s - t_step[1]:g}-{rows[k].t_s - t_step[0]:g} s after the step"

@@ -66,6 +66,7 @@ def test_a_timely_lossless_timeline_passes() -> None:
         (Story(fall_after=200.0), {}, ["scale-in"]),
         (Story(fall_after=None), {}, ["scale-in"]),
         (Story(fall_after=450.0), {}, ["scale-in"]),  # later than 300 + 120 s
+        (Story(fall_to=4), {}, ["scale-in"]),  # in time, but it stops above minReplicas
         # a scale-up stabilisation window of 120 s makes a rise 30-60 s after the step early
         (Story(), {"behavior": {"scaleUp": {"stabilizationWindowSeconds": 120}}}, ["scale-out"]),
         (Story(), {"maxReplicas": 4}, ["expected replicas", "within minReplicas..maxReplicas"]),
@@ -125,6 +126,27 @@ def test_replay_of_the_recorded_timeline_passes_and_draws(tmp_path: Path) -> Non
     assert sum(line.startswith("PASS ") for line in lines) == 8
     assert lines[-1] == "PASS: every criterion holds"
     assert (tmp_path / "hpa-check.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# recorded by tests/cluster/test_hpa.py on the project's Kubernetes v1.35.4 test cluster
+LIVE = Path(__file__).resolve().parents[2] / "docs" / "hpa-live"
+
+
+def test_replay_of_the_real_cluster_recording_passes(tmp_path: Path) -> None:
+    result = replay(LIVE, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("PASS ") for line in lines) == 8
+    assert "PASS scale-in after the step" in result.stdout
+    assert "back to 1 " in result.stdout
+
+
+def test_replay_of_the_real_cluster_held_recording_fails_on_scale_out(tmp_path: Path) -> None:
+    # the same run with maxReplicas equal to minReplicas: the HPA could not scale
+    result = replay(LIVE / "held", tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL reaches 3 ready: at most 1 ready in this high phase" in result.stdout
+    assert "replicas never rose above 1 in this high phase" in result.stdout
 
 
 def test_replay_of_the_recorded_under_scaled_timeline_fails(tmp_path: Path) -> None:

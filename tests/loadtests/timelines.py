@@ -63,6 +63,7 @@ class Story:
     rise_after: float | None = 45.0  # desired/current go up to `high`; None: never
     ready_lag: float = 30.0  # ready follows `rise_after` by this much
     fall_after: float | None = 330.0  # after high -> low, back to `base`; None: never
+    fall_to: int | None = None  # replicas the fall stops at instead of `base`
     failures_in_high: int = 0
     failures_in_low: int = 0
     blip_in_first_low: float | None = None  # a replica added at this time of the first low
@@ -85,7 +86,8 @@ def build(story: Story = Story()) -> list[Row]:
             ready = top if t > step_up + s.rise_after + s.ready_lag else s.base  # type: ignore[operator]
         if t > step_down:
             fallen = s.fall_after is not None and t > step_down + s.fall_after
-            replicas = ready = s.base if fallen or not risen else top
+            landing = s.base if s.fall_to is None else s.fall_to
+            replicas = ready = landing if fallen else (s.base if not risen else top)
         if s.blip_in_first_low is not None and s.blip_in_first_low < t <= step_up:
             replicas = ready = s.base + 1
         rate = s.high_rps if phase == "high" else s.low_rps
