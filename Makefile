@@ -89,7 +89,9 @@ cluster-down:
 	bash scripts/cluster.sh down
 
 ## The tests on that cluster (tests/cluster): they bring it up when it is not, and down after.
+## The binaries are built first, outside pytest, so a cold build's time is printed.
 test-cluster: $(STAMP) cluster-tools image image-load
+	bash scripts/cluster.sh build
 	$(BIN)/pytest tests/cluster -p no:randomly
 
 clean:
