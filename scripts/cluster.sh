@@ -51,6 +51,7 @@ BRIDGE="dimtensor0"
 KUBECTL="${ROOT}/.tools/bin/kubectl"   # scripts/install-tools.sh, within one minor of the server
 VOLUME_UID=10001   # the chart's runAsUser: the host-path provisioner makes volumes this UID owns
 HOSTPATH_PV=/tmp/hostpath_pv   # where that provisioner makes them (fixed upstream)
+KCM_DIR=/run/dimtensor-cluster/controller-manager   # what that UID reads (controller_manager_files)
 PARTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy coredns metrics-server)
 
 log() { printf 'cluster: %s\n' "$*" >&2; }
@@ -429,15 +430,15 @@ start_control_plane() {
   wait_for "the API server" 120 kube-apiserver kubectl_admin get --raw /readyz
   mkdir -p "${HOSTPATH_PV}"
   chown "${VOLUME_UID}:${VOLUME_UID}" "${HOSTPATH_PV}"
-  chown "${VOLUME_UID}" "${pki}/kube-controller-manager.key" "${pki}/ca.key" "${pki}/sa.key"
+  controller_manager_files
+  local own="${KCM_DIR}"
   start kube-controller-manager setpriv --reuid "${VOLUME_UID}" --regid "${VOLUME_UID}" --clear-groups \
-    "${BIN}/kube-controller-manager" \
-    --kubeconfig "${kc}/kube-controller-manager.kubeconfig" \
-    --authentication-kubeconfig "${kc}/kube-controller-manager.kubeconfig" \
-    --authorization-kubeconfig "${kc}/kube-controller-manager.kubeconfig" \
+    "${own}/kube-controller-manager" \
+    --kubeconfig "${own}/kubeconfig" \
+    --authentication-kubeconfig "${own}/kubeconfig" --authorization-kubeconfig "${own}/kubeconfig" \
     --bind-address 127.0.0.1 --leader-elect=false --use-service-account-credentials \
-    --root-ca-file "${pki}/ca.crt" --service-account-private-key-file "${pki}/sa.key" \
-    --cluster-signing-cert-file "${pki}/ca.crt" --cluster-signing-key-file "${pki}/ca.key" \
+    --root-ca-file "${own}/ca.crt" --service-account-private-key-file "${own}/sa.key" \
+    --cluster-signing-cert-file "${own}/ca.crt" --cluster-signing-key-file "${own}/ca.key" \
     --service-cluster-ip-range "${SERVICE_CIDR}" --enable-hostpath-provisioner \
     --horizontal-pod-autoscaler-sync-period "${CLUSTER_HPA_SYNC:-5s}" \
     --horizontal-pod-autoscaler-downscale-stabilization "${CLUSTER_HPA_DOWNSCALE:-30s}" \
@@ -447,6 +448,21 @@ start_control_plane() {
     --authentication-kubeconfig "${kc}/kube-scheduler.kubeconfig" \
     --authorization-kubeconfig "${kc}/kube-scheduler.kubeconfig" \
     --bind-address 127.0.0.1 --leader-elect=false
+}
+
+# The controller-manager runs as VOLUME_UID, which may not be able to reach the checkout or the
+# cache (a clone under a 0700 folder, HOME=/root): its binary, kubeconfig and keys are copied
+# to a folder of its own.
+controller_manager_files() {
+  local pki="${STATE}/pki" name
+  rm -rf "${KCM_DIR}"
+  install -d -m 0700 -o "${VOLUME_UID}" -g "${VOLUME_UID}" "${KCM_DIR}"
+  install -m 0500 -o "${VOLUME_UID}" -g "${VOLUME_UID}" "${BIN}/kube-controller-manager" "${KCM_DIR}/"
+  for name in ca.crt ca.key sa.key kube-controller-manager.crt kube-controller-manager.key; do
+    install -m 0400 -o "${VOLUME_UID}" -g "${VOLUME_UID}" "${pki}/${name}" "${KCM_DIR}/${name}"
+  done
+  sed "s#${pki}/#${KCM_DIR}/#g" "${STATE}/kubeconfig/kube-controller-manager.kubeconfig" |
+    install -m 0400 -o "${VOLUME_UID}" -g "${VOLUME_UID}" /dev/stdin "${KCM_DIR}/kubeconfig"
 }
 
 # /run/netns as a shared mount point of its own before any pod exists. podman (the image
@@ -501,7 +517,7 @@ start_addons() {
 # --- verbs ------------------------------------------------------------------------------------
 
 up() {
-  if alive kube-apiserver; then
+  if status >/dev/null 2>&1; then
     log "already up: $(kubeconfig)"
     return 0
   fi
@@ -509,7 +525,8 @@ up() {
   started="$(date +%s)"
   preflight
   build
-  down_quietly
+  down_quietly  # what a half-started or killed run left
+  trap up_failed EXIT
   NODE_IP="$(node_ip)"
   mkdir -p "${STATE}/logs" "${STATE}/pids"
   make_pki
@@ -524,8 +541,19 @@ up() {
   import_images "${images[@]}"
   wait_for "cluster DNS" 60 coredns curl -fsS http://127.0.0.1:8181/ready
   wait_for "node metrics (kubectl top node)" 120 metrics-server kubectl_admin top node
-  wait_for "the default service account" 60 "" kubectl_admin -n default get serviceaccount default
+  wait_for "the default service account" 60 kube-controller-manager \
+    kubectl_admin -n default get serviceaccount default
+  trap - EXIT
   log "up in $(($(date +%s) - started)) s: KUBECONFIG=$(kubeconfig)"
+}
+
+# A failed `up` takes down what it started, keeping the logs that say why.
+up_failed() {
+  local rc=$?
+  [[ "${rc}" -eq 0 ]] && return 0
+  log "up failed (exit ${rc}): stopping what it started; logs in ${STATE}/logs"
+  down >/dev/null 2>&1 || true
+  exit "${rc}"
 }
 
 default_images() {
@@ -639,7 +667,7 @@ down() {
   if [[ -f "${STATE}/netns.mounted" ]] && [[ -z "$(ls -A /run/netns 2>/dev/null)" ]]; then
     umount /run/netns 2>/dev/null || true
   fi
-  rm -rf "${HOSTPATH_PV}"
+  rm -rf "${HOSTPATH_PV}" "${KCM_DIR}"
   restore_sysctls
   if [[ -d "${STATE}" ]]; then
     find "${STATE}" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
