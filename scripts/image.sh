@@ -231,5 +231,5 @@ case "${1:-}" in
   base) ensure_base ;;
   tag) tag "${2:-cpu}" ;;
   torch-wheels) torch_find_links ;;
-  *) die "usage: scripts/image.sh build [cpu|gpu] | run | run-options | base | tag [cpu|gpu] | torch-wheels" ;;
+  *) die "usage: scripts/image.sh build [cpu|gpu|load] | run | run-options | base | tag [cpu|gpu|load] | torch-wheels" ;;
 esac

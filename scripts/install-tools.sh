@@ -128,12 +128,11 @@ install_cluster_debs() {
   local blocker=/usr/sbin/policy-rc.d
   printf '#!/bin/sh\nexit 101\n' >"${blocker}"
   chmod 0755 "${blocker}"
+  local rc=0
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    containerd/sid containernetworking-plugins/sid || {
-    rm -f "${blocker}"
-    return 1
-  }
+    containerd/sid containernetworking-plugins/sid || rc=$?
   rm -f "${blocker}"
+  return "${rc}"
 }
 
 install_debs wrk=wrk podman=podman runc=runc debootstrap=debootstrap

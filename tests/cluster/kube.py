@@ -185,31 +185,35 @@ def the_job(cluster: Cluster, namespace: str, release: str, component: str) -> s
     return name
 
 
-def condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for cond in job.get("status", {}).get("conditions", []):
-        if cond["type"] == kind and cond["status"] == "True":
-            found: dict[str, Any] = cond
-            return found
-    return None
+def conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An object's status conditions by type."""
+    return {c["type"]: c for c in obj.get("status", {}).get("conditions") or []}
 
 
-def pods_report(cluster: Cluster, namespace: str, release: str, component: str) -> str:
-    """Pods, their last log lines and the namespace's events: what a failure message needs."""
-    sel = selector(release, component)
-    pods = cluster.kubectl("-n", namespace, "get", "pods", "-l", sel, "-o", "wide", check=False)
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The condition ``kind`` when it is True, else None."""
+    found = conditions(obj).get(kind)
+    return found if found is not None and found["status"] == "True" else None
+
+
+def pods_report(cluster: Cluster, namespace: str, pods: str) -> str:
+    """The pods a label selector picks, their last log lines and the namespace's events: what a
+    failure message needs."""
+    listing = cluster.kubectl("-n", namespace, "get", "pods", "-l", pods, "-o", "wide", check=False)
     logs = cluster.kubectl(
         "-n",
         namespace,
         "logs",
         "-l",
-        sel,
+        pods,
         "--prefix",
+        "--all-containers",
         "--tail=15",
         "--max-log-requests=10",
         check=False,
     )
     events = cluster.events(namespace)[-4000:]
-    return f"--- pods\n{pods}\n--- logs\n{logs[-6000:]}\n--- events\n{events}"
+    return f"--- pods\n{listing}\n--- logs\n{logs[-6000:]}\n--- events\n{events}"
 
 
 def finished_job(
@@ -238,7 +242,7 @@ def assert_complete(
 ) -> None:
     assert condition(job, "Complete"), (
         f"job {job['metadata']['name']} did not complete: {json.dumps(job.get('status'))}\n"
-        + pods_report(cluster, namespace, release, component)
+        + pods_report(cluster, namespace, selector(release, component))
     )
 
 

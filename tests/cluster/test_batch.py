@@ -231,7 +231,8 @@ def test_a_pod_deleted_mid_shard_reruns_its_index_without_losing_or_doubling_row
         def caught() -> tuple[int, Path] | None:
             if condition(cluster.get("job", name, namespace), "Failed"):
                 raise AssertionError(
-                    "the Job failed:\n" + pods_report(cluster, namespace, release, "batch")
+                    "the Job failed:\n"
+                    + pods_report(cluster, namespace, selector(release, "batch"))
                 )
             return shard_in_flight(out)
 
@@ -295,7 +296,7 @@ def test_a_config_error_fails_the_job_at_once_without_a_retry(cluster: Cluster) 
         job = finished_job(cluster, namespace, name, timeout=300, give_up=retried)
         pods = cluster.items("pod", namespace, sel)
         report = f"{json.dumps(job.get('status'))}\n" + pods_report(
-            cluster, namespace, release, "batch"
+            cluster, namespace, selector(release, "batch")
         )
         assert len(pods) == 1, f"{len(pods)} pods ran for a config error:\n{report}"
         failed = condition(job, "Failed")

@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from tests.cluster.kube import CHART, EXAMPLES, Cluster, poll
+from tests.cluster.kube import CHART, EXAMPLES, Cluster, conditions, pods_report, poll
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -244,28 +244,6 @@ def wait_for(
         ) from None
 
 
-def conditions(obj: Obj) -> dict[str, Obj]:
-    return {c["type"]: c for c in obj.get("status", {}).get("conditions") or []}
-
-
-def pod_report(cluster: Cluster, namespace: str, selector: str) -> str:
-    pods = cluster.kubectl(
-        "-n", namespace, "get", "pods", "-l", selector, "-o", "wide", check=False
-    )
-    logs = cluster.kubectl(
-        "-n",
-        namespace,
-        "logs",
-        "-l",
-        selector,
-        "--prefix",
-        "--all-containers",
-        "--tail=20",
-        check=False,
-    )
-    return f"--- pods\n{pods}\n--- logs\n{logs[-4000:]}"
-
-
 # --- each kind's expected state ------------------------------------------------------------------
 
 
@@ -358,7 +336,7 @@ def expect_job_complete(cluster: Cluster, doc: Obj) -> None:
         failed = conditions(job).get("Failed", {})
         if failed.get("status") == "True":
             why = f"{failed.get('reason')}: {failed.get('message')}"
-            raise AssertionError(f"job/{name} failed: {why}\n{pod_report(cluster, ns, pods)}")
+            raise AssertionError(f"job/{name} failed: {why}\n{pods_report(cluster, ns, pods)}")
         return job if conditions(job).get("Complete", {}).get("status") == "True" else None
 
     job = wait_for(cluster, ns, f"job/{name} to complete", finished, 720)
