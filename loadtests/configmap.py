@@ -1,12 +1,14 @@
 """Keeps ``deploy/examples/loadtest/locustfile-configmap.yaml`` equal to the locustfile.
 
 ``python -m loadtests.configmap`` rewrites the ConfigMap from ``loadtests/locustfile.py``;
-``tests/loadtests/test_manifests.py`` fails when they differ.
+with ``--check`` it writes nothing and exits 1 when they differ (``make generate`` runs it,
+``tests/test_generated.py`` checks it).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from loadtests.local import LOCUSTFILE
@@ -39,11 +41,17 @@ def render(source: str) -> str:
     return HEADER + body
 
 
-def main() -> int:
-    CONFIGMAP.write_text(render(LOCUSTFILE.read_text(encoding="utf-8")), encoding="utf-8")
+def main(argv: Sequence[str] = ()) -> int:
+    text = render(LOCUSTFILE.read_text(encoding="utf-8"))
+    if "--check" in argv:
+        if CONFIGMAP.read_text(encoding="utf-8") != text:
+            print(f"{CONFIGMAP} is stale: run `make generate`")
+            return 1
+        return 0
+    CONFIGMAP.write_text(text, encoding="utf-8")
     print(f"wrote {CONFIGMAP}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
