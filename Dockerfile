@@ -62,6 +62,7 @@ RUN if [ -n "${TORCH_FIND_LINKS}" ]; then \
 COPY requirements/constraints.txt /src/requirements/constraints.txt
 COPY pyproject.toml README.md /src/
 COPY service /src/service
+COPY jobkit /src/jobkit
 COPY batch /src/batch
 COPY training /src/training
 COPY loadtests /src/loadtests
