@@ -13,29 +13,21 @@ One run, one machine, against baselines measured in the same run:
 The image must exist (``make image``); the engine is scripts/image.sh's.
 """
 
-# ruff: noqa: S603, S607 - a benchmark driver: fixed argv of the engine and this Python
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.run import free_port
+from harness.containers import engine, image_sh, run_detached
+from harness.ports import free_port
+from harness.server import NotReadyError, server_env, serving, wait_ready
 
 __all__ = ["main"]
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "scripts" / "image.sh"
 READY_SECONDS = 180
 
 # Run inside the image: bytes per component, walking the file system once.
@@ -62,85 +54,36 @@ print(json.dumps({"python": python, "torch": torch, "pyarrow": pyarrow,
 """
 
 
-def script(*args: str) -> str:
-    return subprocess.run(
-        ["bash", str(SCRIPT), *args], capture_output=True, text=True, check=True, cwd=REPO
-    ).stdout
-
-
-def engine_env() -> dict[str, str]:
-    """The environment scripts/image.sh gives the engine (CONTAINERS_CONF on this host)."""
-    conf = REPO / ".tools" / "containers.conf"
-    return {**os.environ, **({"CONTAINERS_CONF": str(conf)} if conf.exists() else {})}
-
-
-def engine(*args: str) -> str:
-    return subprocess.run(
-        ["podman", *args], capture_output=True, text=True, check=True, env=engine_env()
-    ).stdout
-
-
-def wait_ready(port: int, started: float) -> float:
-    """Seconds from `started` until /readyz answers 200."""
-    while time.monotonic() - started < READY_SECONDS:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return time.monotonic() - started
-        except httpx.TransportError:
-            pass
-        time.sleep(0.02)
-    raise SystemExit(f"not ready within {READY_SECONDS} s")
-
-
 def container_start(image: str) -> float:
-    port, name = free_port(), f"bench-image-{uuid.uuid4().hex[:8]}"
-    options = script("run-options").split()
-    started = time.monotonic()
-    engine(
-        "run",
-        "--detach",
-        f"--name={name}",
-        *options,
-        f"--publish=127.0.0.1:{port}:8080",
-        "--env=WEB_CONCURRENCY=1",
-        image,
+    """Seconds from ``run --detach`` (the chart's options, one worker) to ready. The wait
+    polls only ``/readyz``: asking the engine about the container on each poll would take
+    the cores the start is measured on."""
+    options = image_sh("run-options").split()
+    box = run_detached(
+        image, *options, "--env=WEB_CONCURRENCY=1", port=free_port(), prefix="bench-image"
     )
     try:
-        return wait_ready(port, started)
+        return wait_ready(box.url(), started=box.started, timeout=READY_SECONDS, interval=0.02)
     finally:
-        engine("rm", "--force", "--time=2", name)
+        box.remove(grace=2)
 
 
 def bare_start() -> float:
-    port = free_port()
+    """Seconds from ``python -m service`` (this checkout's venv, one worker, harness's server
+    environment) to ready."""
     with tempfile.TemporaryDirectory(prefix="bench-image-") as tmp:
-        env = {
-            **os.environ,
-            "PORT": str(port),
-            "HOST": "127.0.0.1",
-            "WEB_CONCURRENCY": "1",
-            "PROMETHEUS_MULTIPROC_DIR": f"{tmp}/prometheus",
-            "HOME": tmp,
-        }
-        started = time.monotonic()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            return wait_ready(port, started)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+        root = Path(tmp)
+        env = server_env(root, free_port(), workers=1)
+        with serving(root, env, timeout=READY_SECONDS, interval=0.02, stop_timeout=60) as server:
+            return server.ready_s
 
 
 def sizes(image: str, base: str) -> dict[str, Any]:
-    components = json.loads(engine("run", "--rm", "--entrypoint=python3", image, "-c", COMPONENTS))
+    run = engine().check
+    components = json.loads(run("run", "--rm", "--entrypoint=python3", image, "-c", COMPONENTS))
     return {
-        "image": int(engine("image", "inspect", "--format", "{{.Size}}", image)),
-        "base": int(engine("image", "inspect", "--format", "{{.Size}}", base)),
+        "image": int(run("image", "inspect", "--format", "{{.Size}}", image)),
+        "base": int(run("image", "inspect", "--format", "{{.Size}}", base)),
         "components": components,
     }
 
@@ -170,12 +113,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image", default=None, help="default: scripts/image.sh tag cpu")
     parser.add_argument("--base", default="docker.io/library/python:3.11-slim-bookworm")
     args = parser.parse_args(argv)
-    image = args.image or script("tag", "cpu").strip()
+    image = args.image or image_sh("tag", "cpu").strip()
     found = sizes(image, args.base)
     starts: dict[str, list[float]] = {"bare (python -m service)": [], "container": []}
-    for _ in range(args.repeats):  # interleaved: a slow minute hurts both alike
-        starts["bare (python -m service)"].append(bare_start())
-        starts["container"].append(container_start(image))
+    try:
+        for _ in range(args.repeats):  # interleaved: a slow minute hurts both alike
+            starts["bare (python -m service)"].append(bare_start())
+            starts["container"].append(container_start(image))
+    except NotReadyError as e:
+        raise SystemExit(f"not ready: {e}") from None
     print(report(image, found, starts))
 
 

@@ -29,10 +29,11 @@ from bench.run import (
     OIP_BODY,
     drive,
     ensure_wrk,
-    free_port,
     serve,
-    server_env,
+    service_settings,
+    worker_pid,
 )
+from harness.server import SERVE
 
 __all__ = ["PARTS", "main", "shares"]
 
@@ -79,19 +80,20 @@ def main(argv: list[str] | None = None) -> None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     work = Path(tempfile.mkdtemp(prefix="dimtensor-profile-"))
     repo = write_repository(work / "models")
-    env = server_env(repo, work)
+    settings = service_settings(repo)
     native = json.loads(json.dumps(NATIVE_BODY).replace("{model}", "mlp"))
     body, path = (
         (native, "/predict") if args.door == "native" else (OIP_BODY, "/v2/models/mlp/infer")
     )
     body_file = work / "body.json"
     body_file.write_text(json.dumps(body))
-    wrk, port, out = ensure_wrk(), free_port(), work / "samples.txt"
-    with serve([sys.executable, "-m", "service"], env, port, work / "server.log") as server:
+    wrk, out = ensure_wrk(), work / "samples.txt"
+    with serve(list(SERVE), settings, work / "server") as server:
+        port = server.port
         drive(wrk, port, path, body_file, 16, 2)  # warm-up
         sampler = subprocess.Popen(
             ["taskset", "-c", LOAD_CORE, spy, "record", "--nonblocking", "-r", "1000", "-f", "raw",
-             "-d", str(round(args.seconds)), "-o", str(out), "-p", str(server.worker_pid())],
+             "-d", str(round(args.seconds)), "-o", str(out), "-p", str(worker_pid(server))],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(0.5)

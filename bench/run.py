@@ -22,7 +22,6 @@ smoke test can run the whole thing in seconds.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import platform
@@ -30,7 +29,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.models import write_repository
+from harness.ports import free_port
+from harness.procs import rss_mib
+from harness.server import SERVE, Server, server_env, serving
 from loadtests.slo import machine as cpu_line
 
 __all__ = ["main"]
@@ -99,84 +100,29 @@ def ensure_wrk() -> str:
     return found
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _ready(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        conn.request("GET", "/readyz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
-
-
-def rss_mib(pid: int) -> float:
-    """Resident memory of one process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    port: int
-    cold_start_s: float
-
-    def worker_pid(self) -> int:
-        kids = _children(self.proc.pid)  # gunicorn: the worker; uvicorn: none (itself)
-        return kids[0] if kids else self.proc.pid
+def worker_pid(server: Server) -> int:
+    """The process that serves: gunicorn's one worker, or the server itself (uvicorn)."""
+    return min(server.workers(), default=server.pid)
 
 
 @contextmanager
-def serve(argv: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[Server]:
-    """Start `argv` pinned to the server core; yield once /readyz answers 200."""
-    full_env = {**os.environ, **env, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
-    with log.open("wb") as out:
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CORE, *(a.replace("{port}", str(port)) for a in argv)],
-            cwd=ROOT,
-            env=full_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            while not _ready(port):
-                if proc.poll() is not None or time.perf_counter() - started > 120:
-                    raise RuntimeError(f"{argv} did not become ready; see {log}")
-                time.sleep(0.005)
-            yield Server(proc, port, time.perf_counter() - started)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+def serve(argv: list[str], settings: dict[str, str], root: Path) -> Iterator[Server]:
+    """Start `argv` ("{port}" in it: a free port) pinned to the server core, with harness's
+    server environment in `root` and `settings` on top; yield once /readyz answers 200
+    (``ready_s``: the cold start). The log is `root` + ``.log``."""
+    port = free_port()
+    env = server_env(root, port, workers=1, env={"PYTHONUNBUFFERED": "1", **settings})
+    with serving(
+        root,
+        env,
+        argv=[a.replace("{port}", str(port)) for a in argv],
+        log=root.parent / f"{root.name}.log",
+        cwd=ROOT,
+        cores=[int(SERVER_CORE)],
+        interval=0.005,
+        stop_timeout=30,
+    ) as server:
+        yield server
 
 
 def drive(
@@ -199,12 +145,11 @@ def scenario(
     """Start one server, warm it up, measure, and take its worker's RSS."""
     body_file = work / f"{name}.json"
     body_file.write_text(json.dumps(body))
-    port = free_port()
-    with serve(argv, env, port, work / f"{name}.log") as server:
+    with serve(argv, env, work / name) as server:
         if warmup > 0:
-            drive(wrk, port, path, body_file, connections, warmup)
-        stats = drive(wrk, port, path, body_file, connections, seconds)
-        rss = rss_mib(server.worker_pid())
+            drive(wrk, server.port, path, body_file, connections, warmup)
+        stats = drive(wrk, server.port, path, body_file, connections, seconds)
+        rss = rss_mib([worker_pid(server)])
     return Result(
         name=name,
         connections=connections,
@@ -213,21 +158,15 @@ def scenario(
         p99_ms=stats["p99_us"] / 1000,
         non_2xx=stats["non_2xx"],
         socket_errors=stats["socket_errors"],
-        cold_start_s=server.cold_start_s,
+        cold_start_s=server.ready_s,
         rss_mib=rss,
     )
 
 
-def server_env(repo: Path, work: Path) -> dict[str, str]:
-    """The server's environment in every scenario: the bench models, one worker, one torch
-    thread, multiprocess metrics under `work`."""
-    return {
-        "MODEL_REPOSITORY": str(repo),
-        "DEFAULT_MODEL": "mlp",
-        "WEB_CONCURRENCY": "1",
-        "TORCH_THREADS": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(work / "prometheus"),
-    }
+def service_settings(repo: Path) -> dict[str, str]:
+    """The server's settings in every scenario, on top of harness's environment (one worker,
+    its own HOME, TMPDIR and metrics folder): the bench models, one torch thread."""
+    return {"MODEL_REPOSITORY": str(repo), "DEFAULT_MODEL": "mlp", "TORCH_THREADS": "1"}
 
 
 def run(seconds: float, warmup: float, only: set[str] | None) -> list[Result]:
@@ -236,12 +175,12 @@ def run(seconds: float, warmup: float, only: set[str] | None) -> list[Result]:
     work = Path(tempfile.mkdtemp(prefix="dimtensor-bench-"))
     repo = write_repository(work / "models")
     python = sys.executable
-    service_env = server_env(repo, work)
+    service_env = service_settings(repo)
     baseline_argv = [
         python, "-m", "uvicorn", "bench.baseline_app:app", "--host", "127.0.0.1",
         "--port", "{port}", "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
-    server_argv = [python, "-m", "service"]
+    server_argv = list(SERVE)
     native = json.loads(json.dumps(NATIVE_BODY).replace("{model}", "mlp"))
     native_1ms = json.loads(json.dumps(NATIVE_BODY).replace("{model}", "mlp1ms"))
     native_domain = json.loads(json.dumps(NATIVE_BODY).replace("{model}", "mlp_domain"))

@@ -34,8 +34,11 @@ from typing import Any
 
 import yaml
 
+from harness.cpu import CpuWatch
+from harness.procs import rss_mib
+from harness.server import Server
 from loadtests.hpa_model import HpaSpec, simulate
-from loadtests.local import CpuWatch, LocalServer, locust_argv, rss_mib, serve, split_cores
+from loadtests.local import locust_argv, serve, split_cores
 
 __all__ = [
     "Chart",
@@ -302,7 +305,7 @@ def _aggregated(prefix: Path) -> dict[str, str]:
 
 
 def _run_load(
-    server: LocalServer,
+    server: Server,
     cores: list[int] | None,
     work: Path,
     name: str,
@@ -349,7 +352,7 @@ def measure(chart: Chart, seconds: float, work: Path) -> Figures:
     pinned = None if shared else load_cores
     processes = 1 if shared else max(1, len(load_cores))
 
-    def load(server: LocalServer, name: str, users: int, user_rps: float) -> Any:
+    def load(server: Server, name: str, users: int, user_rps: float) -> Any:
         return _run_load(
             server,
             pinned,

@@ -35,7 +35,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from loadtests.local import CpuWatch, LocalServer, locust_argv, rss_mib, serve, split_cores
+from harness.cpu import CpuWatch
+from harness.procs import rss_mib
+from harness.server import Server
+from loadtests.local import locust_argv, serve, split_cores
 
 __all__ = ["SloFile", "load_slo_file", "main", "run"]
 
@@ -182,7 +185,7 @@ def run(slo: SloFile, out: Path, *, url: str | None = None) -> tuple[int, dict[s
 
 
 def _server_figures(
-    server: LocalServer | None, watch: CpuWatch | None, rss: float | None
+    server: Server | None, watch: CpuWatch | None, rss: float | None
 ) -> dict[str, Any] | None:
     if server is None or watch is None:
         return None

@@ -16,10 +16,12 @@
 #   scripts/image.sh run-options       print `run`'s security and volume options, one a line
 #   scripts/image.sh torch-wheels      print the folder the CPU build takes the torch wheel from
 #                                      (empty: none; the build then asks the PyTorch index)
+#   scripts/image.sh engine            print the engine, then its environment (NAME=value, one a
+#                                      line): how the benchmarks and tests run it (harness/)
 #
 # The engine is docker where a daemon answers, else podman (ENGINE=podman|docker to choose).
 # With podman, CONTAINERS_CONF defaults to .tools/containers.conf when scripts/install-tools.sh
-# wrote one (runc instead of crun, ulimits the host allows).
+# wrote one (runc instead of crun, ulimits the host allows). This is the one place that chooses.
 #
 # Settings (environment):
 #   IMAGE             the tag (default ghcr.io/dimtensor/dimtensor-serve:<version>[-cuda]);
@@ -49,7 +51,7 @@ die() {
   exit 1
 }
 
-engine() {
+choose_engine() {
   if [[ -n "${ENGINE:-}" ]]; then
     echo "${ENGINE}"
   elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
@@ -61,7 +63,7 @@ engine() {
   fi
 }
 
-ENGINE="$(engine)"
+ENGINE="$(choose_engine)"
 if [[ "${ENGINE}" == podman && -z "${CONTAINERS_CONF:-}" && -f "${ROOT}/.tools/containers.conf" ]]; then
   export CONTAINERS_CONF="${ROOT}/.tools/containers.conf"
 fi
@@ -224,6 +226,15 @@ run() {
   exec "${ENGINE}" run --rm "${tty[@]}" "${options[@]}" -p "${PORT:-8080}:8080" "${name}" serve
 }
 
+# The engine and the settings it runs with here, for callers in other languages (harness/
+# containers.py), so that they ask rather than choose again.
+engine() {
+  echo "${ENGINE}"
+  if [[ "${ENGINE}" == podman && -n "${CONTAINERS_CONF:-}" ]]; then
+    echo "CONTAINERS_CONF=${CONTAINERS_CONF}"
+  fi
+}
+
 case "${1:-}" in
   build) build "${2:-cpu}" ;;
   run) run ;;
@@ -231,5 +242,6 @@ case "${1:-}" in
   base) ensure_base ;;
   tag) tag "${2:-cpu}" ;;
   torch-wheels) torch_find_links ;;
-  *) die "usage: scripts/image.sh build [cpu|gpu|load] | run | run-options | base | tag [cpu|gpu|load] | torch-wheels" ;;
+  engine) engine ;;
+  *) die "usage: scripts/image.sh build [cpu|gpu|load] | run | run-options | base | tag [cpu|gpu|load] | torch-wheels | engine" ;;
 esac

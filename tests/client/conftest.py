@@ -16,7 +16,7 @@ import pytest
 
 from service.client import AsyncClient, Client
 from service.models import default_repository_path
-from tests.server.conftest import ServerProcess, run_server
+from tests.support.servers import ServerProcess, run_server
 
 KEY = "client-test-key"
 MAX_ROWS = 50_000

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.ports import free_port
 from service.client._cli import parse_quantity
 from tests.client.conftest import KEY
-from tests.server.conftest import ServerProcess, free_port
+from tests.support.servers import ServerProcess
 
 SCRIPT = Path(sys.executable).with_name("dimtensor-serve-client")
 

@@ -9,7 +9,7 @@ import pytest
 
 from service import errors
 from service.client import Client, OutsideDomainError
-from tests.server.conftest import run_server
+from tests.support.servers import run_server
 
 PENDULUM = {
     "length": (1.0, "m"),

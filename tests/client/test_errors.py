@@ -26,7 +26,7 @@ from service.rest.native.problems import (
 )
 from service.rest.oip.door import OIP_ERRORS
 from tests.client.conftest import KEY, MAX_ROWS, MAX_UNIT_LENGTH
-from tests.server.conftest import ServerProcess
+from tests.support.servers import ServerProcess
 
 GOOD = {"speed": (72, "km/h"), "angle": (45, "deg"), "g": (9.81, "m/s^2")}
 ROWS = np.random.default_rng(0).uniform(1, 2, 40_000)  # about 19 bytes each in JSON

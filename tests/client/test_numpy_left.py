@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from tests.client.conftest import KEY
-from tests.server.conftest import ServerProcess
+from tests.support.servers import ServerProcess
 
 CLIENT_SCRIPT = textwrap.dedent(
     """

@@ -13,7 +13,7 @@ from dimtensor import units as u
 from service.client import BodyTooLargeError, Client
 from service.client._wire import BINARY_HEADER, infer_body, read_infer
 from tests.client.conftest import KEY
-from tests.server.conftest import ServerProcess
+from tests.support.servers import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from dimtensor import DimArray, Unit
 from dimtensor import units as u
 
 from service.client import Client, Prediction
-from tests.server.conftest import ServerProcess
+from tests.support.servers import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.client.conftest import KEY
-from tests.server.conftest import ServerProcess
+from tests.support.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -9,9 +9,9 @@ import httpx
 import orjson
 import pytest
 
+from harness.ports import free_port
 from service.client import AsyncClient, Client, ClientTimeoutError, ConnectError, Retries
 from service.client import TransportError as ClientTransportError
-from tests.server.conftest import free_port
 
 NO_WAIT = Retries(attempts=2, backoff=0)
 CONVERTED = orjson.dumps({"value": 1000.0, "unit": "m"})

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 import tomllib
 
-from tests.image.conftest import REPO, engine, run_job
+from tests.support.images import engine, run_job
+from tests.support.paths import REPO
 
 # Imports the three workloads' modules, then lists every loaded module of the venv whose
 # byte code Python would not use as it is (missing, or stale for a timestamp pyc).

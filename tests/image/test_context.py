@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.image.conftest import REPO, engine
+from tests.support.images import engine
+from tests.support.paths import REPO
 
 PROBE = """\
 FROM {base}

@@ -15,7 +15,8 @@ import yaml
 from tests.deploy.conftest import CHART, containers, load_docs, mounts, pod_specs, run, tool
 from tests.deploy.conftest import helm_template as render_chart
 from tests.deploy.test_checkov import OFFLINE
-from tests.image.conftest import REPO, run_options, script
+from tests.support.images import run_options, script
+from tests.support.paths import REPO
 
 DOCKERFILES = {"cpu": REPO / "Dockerfile", "gpu": REPO / "Dockerfile.gpu"}
 

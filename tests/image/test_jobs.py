@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.image.conftest import REPO, Container, run_job, start_server, stop, writable_folder
-from tests.server.conftest import run_server
+from tests.support.images import Container, run_job, start_server, stop, writable_folder
+from tests.support.paths import REPO
+from tests.support.servers import run_server
 
 SWEEP = REPO / "examples" / "batch" / "projectile-sweep.yaml"
 DATA = "/data"  # the volume's path inside the containers

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.image.conftest import Container, engine
+from tests.support.images import Container, engine
 
 INPUTS: dict[str, object] = {
     "speed": {"value": 72, "unit": "km/h"},

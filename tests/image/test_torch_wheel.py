@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.image.conftest import REPO, SCRIPT
+from tests.support.images import SCRIPT
+from tests.support.paths import REPO
 
 WHEEL = "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
 

@@ -28,8 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from harness.procs import cpu_seconds, tree
 from loadtests.hpa_model import Controller, HpaSpec
-from loadtests.local import cpu_seconds, tree
 
 
 def _cpu_at(samples: list[list[float]], t: float) -> float:

@@ -42,7 +42,7 @@ import torch
 
 from tests.bodies import PREDICT
 from tests.models.kit import torchscript_manifest, write_model
-from tests.server.conftest import ServerProcess, run_server
+from tests.support.servers import ServerProcess, run_server
 
 pytestmark = pytest.mark.slow
 

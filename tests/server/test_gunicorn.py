@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.conftest import ServerProcess, run_server
+from tests.support.servers import ServerProcess, run_server
 
 pytestmark = pytest.mark.slow
 

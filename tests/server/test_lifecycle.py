@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server.conftest import ServerProcess, run_server
+from tests.support.servers import ServerProcess, run_server
 
 pytestmark = pytest.mark.slow
 

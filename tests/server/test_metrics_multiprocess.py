@@ -19,7 +19,8 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.server.conftest import ServerProcess, paused, run_server
+from harness.procs import paused
+from tests.support.servers import ServerProcess, run_server
 
 pytestmark = pytest.mark.slow
 

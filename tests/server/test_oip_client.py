@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient  # a dev dependency: missing means failed, not skipped
 
-from tests.server.conftest import ServerProcess, run_server
+from tests.support.servers import ServerProcess, run_server
 
 pytestmark = pytest.mark.slow
 

@@ -25,8 +25,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.procs import wait_exit
 from tests.bodies import INFER, NOT_A_LENGTH, PREDICT
-from tests.server.conftest import ServerProcess, run_server, wait_exit
+from tests.support.servers import ServerProcess, run_server
 
 pytestmark = pytest.mark.slow
 

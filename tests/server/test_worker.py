@@ -40,12 +40,13 @@ import uvicorn
 from gunicorn.config import Config as GunicornConfig
 from gunicorn.glogging import Logger as GunicornLogger
 
+from harness.procs import process_state, wait_exit
 from service.lifecycle import is_draining, is_retiring, reset
 from service.models import ModelRepository
 from service.rest.app import create_app
 from service.settings import Settings
 from service.worker import Worker, _Server
-from tests.server.conftest import process_state, run_server, wait_exit
+from tests.support.servers import run_server
 
 BOUND = 60.0  # seconds: a bound for what must happen, never a measure of speed
 RETIRING = "retiring once open connections close"

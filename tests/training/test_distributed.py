@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from service.models import ModelRepository
-from tests.server.conftest import free_port
-from tests.training.conftest import cli, final_weights, oscillator, process, write_config
 from training.exits import ExitCode
+
+from harness.ports import free_port
+from service.models import ModelRepository
+from tests.training.conftest import cli, final_weights, oscillator, process, write_config
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import torch
 
 from service.models import ModelRepository
 from service.tensors import FloatArray
-from tests.server.conftest import run_server
+from tests.support.servers import run_server
 from tests.training.conftest import OSCILLATOR, REPO, cli, write_config
 from training.export import export_model, next_version
 

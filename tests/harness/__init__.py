@@ -1,0 +1,1 @@
+"""Specifications of harness/: ports, process trees, server start and stop, the engine rule."""
