@@ -1,20 +1,21 @@
 """Shared fixtures (the embedded default repository, loaded once, and app clients), and the
-skip gate: a skip or xfail whose reason is not in ALLOWED_SKIPS fails the session.
+skip gate's registration: a skip or xfail whose reason is not allowed fails the session
+(tests/support/skips.py holds the gate and its one table).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import httpx
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from service.models import ModelRepository, default_repository_path
 from service.rest.app import create_app
 from service.settings import Settings
+from tests.support.asgi import PortalClient, asgi_client, portal_client
+from tests.support.skips import SkipGate
 
 
 @pytest.fixture(scope="session")
@@ -41,119 +42,15 @@ def anyio_backend() -> str:
 @pytest.fixture
 async def aclient(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """httpx over the ASGI transport: the app exactly as an HTTP client sees it."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    async with asgi_client(app) as c:
         yield c
-
-
-class PortalClient:
-    """A blocking facade over an httpx.AsyncClient on the ASGI transport, for tests that
-    cannot be async (hypothesis). Starlette's TestClient is not used: it wants httpx2."""
-
-    def __init__(self, portal: BlockingPortal, client: httpx.AsyncClient) -> None:
-        self._portal = portal
-        self._client = client
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        return self._portal.call(functools.partial(self._client.request, method, url, **kwargs))
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", url, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def sync_client(app: Any) -> Iterator[PortalClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    with start_blocking_portal() as portal:
-        client = httpx.AsyncClient(transport=transport, base_url="http://test")
-        yield PortalClient(portal, client)
-        portal.call(client.aclose)
-
-
-# --- The skip gate ---------------------------------------------------------------------------
-# A skip hides whatever it skips: a broken install (a missing dev dependency or tool that the
-# project itself installs) or a test that stopped applying. So every skip (skip, skipif,
-# importorskip, xfail) of a session is collected, and one whose reason is not listed here fails
-# the session, with the list of offenders. This is the one place that lists the allowed skips,
-# each with why it is allowed (tests/README.md shows the same table). Aim: none.
-
-ONE_CORE = "the benchmark pins the server and wrk to two different cores; this machine has one"
-
-# skip reason, exactly as the test gives it -> why the skip is allowed
-ALLOWED_SKIPS: dict[str, str] = {
-    ONE_CORE: (
-        "tests/bench/test_bench_smoke.py end-to-end run: a property of the machine, not of the "
-        "install; `python -m bench` itself refuses to run on one core"
-    ),
-}
-
-
-class Skip(NamedTuple):
-    """One skipped (or xfailed) test or collector, and the reason it gave."""
-
-    nodeid: str
-    reason: str
-
-
-def skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str | None:
-    """The reason of a skip or xfail report, as the test wrote it; None for anything else."""
-    wasxfail = getattr(report, "wasxfail", None)
-    if wasxfail is not None:  # xfail (outcome skipped) or a non-strict xpass (outcome passed)
-        return f"xfail: {wasxfail}"
-    if not report.skipped:
-        return None
-    longrepr = report.longrepr
-    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-    return reason.removeprefix("Skipped: ")
-
-
-class SkipGate:
-    """Collects the session's skips; fails the session on one whose reason is not allowed."""
-
-    def __init__(self) -> None:
-        self.skips: list[Skip] = []
-
-    def not_allowed(self) -> list[Skip]:
-        return [s for s in self.skips if s.reason not in ALLOWED_SKIPS]
-
-    def _record(self, report: pytest.TestReport | pytest.CollectReport) -> None:
-        reason = skip_reason(report)
-        if reason is not None:
-            self.skips.append(Skip(report.nodeid, reason))
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Every phase's report: skipif marks skip in setup, pytest.skip() usually in call."""
-        self._record(report)
-
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        """A module-level skip (importorskip, pytest.skip(allow_module_level=True))."""
-        self._record(report)
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """A session with a skip that is not allowed fails, even if every test passed."""
-        if self.not_allowed() and session.exitstatus in (
-            pytest.ExitCode.OK,
-            pytest.ExitCode.NO_TESTS_COLLECTED,
-        ):
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        offenders = self.not_allowed()
-        if not offenders:
-            return
-        terminalreporter.write_sep("=", f"{len(offenders)} skip(s) not allowed", red=True)
-        for skip in offenders:
-            terminalreporter.write_line(f"SKIP NOT ALLOWED {skip.nodeid}: {skip.reason}")
-        terminalreporter.write_line(
-            "A skip hides a broken install or a test that no longer applies: fix the cause (a "
-            "dependency the project declares or installs must be present), or list the reason "
-            "with its justification in ALLOWED_SKIPS (tests/conftest.py) and tests/README.md.",
-            red=True,
-        )
+    """The app behind a blocking client, for tests that cannot be async (hypothesis)."""
+    with portal_client(app) as client:
+        yield client
 
 
 def pytest_configure(config: pytest.Config) -> None:

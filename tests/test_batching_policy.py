@@ -32,19 +32,23 @@ from service import batching
 from service.dataplane import PredictRequest, PredictResult
 from service.errors import OverloadedError
 from service.models import ModelRepository
-from tests.test_batching import (
+from tests.support.batching import (
     Gate,
     batched,
     gather,
     handed_plane,
-    repository,
     same,
     toy,
+    toy_repository,
     toy_requests,
     unbatched,
 )
 
-__all__ = ["repository"]  # the module-scoped fixture, shared with tests/test_batching.py
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> ModelRepository:
+    """The projectile, the toy MLP and its twin (toy_repository), once per module."""
+    return toy_repository(tmp_path_factory.mktemp("models"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The skip gate (tests/conftest.py): a session with a skip it does not allow fails.
+"""The skip gate (tests/support/skips.py): a session with a skip it does not allow fails.
 
 Each case runs a small inner pytest session with the gate registered, as the suite's own
 ``conftest.py`` registers it.
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ONE_CORE
+from tests.support.skips import ONE_CORE
 
 pytest_plugins = ("pytester",)
 
 GATE = (
-    "from tests.conftest import SkipGate\n"
+    "from tests.support.skips import SkipGate\n"
     "def pytest_configure(config):\n"
     "    config.pluginmanager.register(SkipGate(), 'skip-gate')\n"
 )

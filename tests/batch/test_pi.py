@@ -11,7 +11,9 @@ from dimtensor.equations import get_equations
 
 from batch.pi import readable
 from service.units import dimension_exponents, parse_unit
-from tests.batch.conftest import cli, rows_of, write_config
+from tests.support.jobs import BATCH, rows_of
+
+cli, write_config = BATCH.cli, BATCH.write_config
 
 DRAG = {"F": "N", "rho": "kg/m^3", "v": "m/s", "L": "m", "mu": "Pa*s"}
 

@@ -11,7 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from batch.merge import MERGED, QUANTILES, SUMMARY
-from tests.batch.conftest import MONTE_CARLO, PROJECTILE_SWEEP, cli, rows_of, write_config
+from tests.support.jobs import BATCH, MONTE_CARLO, PROJECTILE_SWEEP, rows_of
+
+cli, write_config = BATCH.cli, BATCH.write_config
 
 
 def test_a_sweep_sharded_three_ways_and_merged_equals_the_unsharded_sweep(tmp_path: Path) -> None:

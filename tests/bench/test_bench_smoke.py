@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.run import Result, table
-from tests.conftest import ONE_CORE  # the one skip the gate allows: a machine, not an install
+from tests.support.skips import ONE_CORE  # the one skip the gate allows: a machine, not an install
 
 ROOT = Path(__file__).resolve().parents[2]
 

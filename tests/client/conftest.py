@@ -1,37 +1,17 @@
 """One real server for the client tests (gunicorn, one worker, the embedded default models
-plus a model that fails to load), with API keys on, started once per session.
-
-Limits are set so that each refusal can be met with a small request: unit expressions of at
-most 64 characters, at most 50,000 rows, and the default 1 MiB body (which 40,000 rows of
-three inputs pass as binary tensors but not as JSON).
+plus a model that fails to load), with API keys on, started once per session; its key, limits
+and repository are in tests/support/client_server.py.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
 from service.client import AsyncClient, Client
-from service.models import default_repository_path
+from tests.support.client_server import KEY, MAX_ROWS, MAX_UNIT_LENGTH, repository
 from tests.support.servers import ServerProcess, run_server
-
-KEY = "client-test-key"
-MAX_ROWS = 50_000
-MAX_UNIT_LENGTH = 64
-
-
-def repository(root: Path) -> Path:
-    """The embedded models, and ``broken`` (a manifest without its signature): known to
-    the server, never ready."""
-    repo = root / "models"
-    shutil.copytree(default_repository_path(), repo)
-    broken = repo / "broken" / "1"
-    broken.mkdir(parents=True)
-    (broken / "model.yaml").write_text("name: broken\nversion: '1'\n")
-    return repo
 
 
 @pytest.fixture(scope="session")

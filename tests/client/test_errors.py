@@ -25,7 +25,7 @@ from service.rest.native.problems import (
     problem_response,
 )
 from service.rest.oip.door import OIP_ERRORS
-from tests.client.conftest import KEY, MAX_ROWS, MAX_UNIT_LENGTH
+from tests.support.client_server import KEY, MAX_ROWS, MAX_UNIT_LENGTH
 from tests.support.servers import ServerProcess
 
 GOOD = {"speed": (72, "km/h"), "angle": (45, "deg"), "g": (9.81, "m/s^2")}

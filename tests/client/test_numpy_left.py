@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from tests.client.conftest import KEY
+from tests.support.client_server import KEY
 from tests.support.servers import ServerProcess
 
 CLIENT_SCRIPT = textwrap.dedent(

@@ -12,7 +12,7 @@ from dimtensor import units as u
 
 from service.client import BodyTooLargeError, Client
 from service.client._wire import BINARY_HEADER, infer_body, read_infer
-from tests.client.conftest import KEY
+from tests.support.client_server import KEY
 from tests.support.servers import ServerProcess
 
 pytestmark = pytest.mark.slow

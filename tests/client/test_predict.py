@@ -148,7 +148,7 @@ def test_no_outputs_named_gives_every_output_in_the_models_units(client: Client)
 
 
 def test_pint_output_by_option(server: ServerProcess, protocol: str) -> None:
-    from tests.client.conftest import KEY
+    from tests.support.client_server import KEY
 
     with Client(server.url, api_key=KEY, protocol=protocol, returns=UREG) as c:  # type: ignore[arg-type]
         answer = c.predict("projectile", INPUTS["pint"], outputs={"range": "km"})

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.conftest import KEY
+from tests.support.client_server import KEY
 from tests.support.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]

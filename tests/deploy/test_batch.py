@@ -1,10 +1,9 @@
-"""The batch tier of the chart: an Indexed Job (or a CronJob with the same job spec) running
-`dimtensor-batch run` over shards, its config file, its output claim and its NOTES.
+"""The batch tier of the chart, what only it does: an Indexed Job over shards (or a CronJob with
+the same job spec) running `dimtensor-batch run`, its output claim shared by the shards, the
+models the API reads, and NOTES and a README Pod that merge the shards.
 
-The CLI's exit codes and what the Job does with each are written once, in EXIT_CODES; the
-podFailurePolicy of every rendered Job, CronJob and raw example must follow that table.
-Strict validation for every Kubernetes version runs in test_validate.py (the batch preset
-and ci/09, ci/10 are scenarios there), checkov and the cross-reference checks likewise.
+What the batch and training tiers share (the exit-code table, config, claim, security, names,
+NOTES, `validate`) is checked over both in test_jobs.py.
 """
 
 from __future__ import annotations
@@ -18,65 +17,41 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.conftest import (
-    BATCH_SCENARIOS,
+from tests.support.chart import (
     CHART,
     CI_VALUES,
     EXAMPLES,
     NAMESPACE,
-    PRESETS,
     RELEASE,
-    SCENARIOS,
-    Doc,
     Render,
-    assert_disabled_tier_renders_nothing_of_it,
-    assert_job_named_by_its_spec,
-    env,
-    expected_failure_rules,
     load_docs,
     merged_values,
-    mounts,
     notes,
     render_with,
-    run,
-    tool,
-    volume,
 )
+from tests.support.job_tiers import BATCH_TIER, only_container
+from tests.support.k8s import Doc, env, mounts, volume
+from tests.support.tools import run, tool
 
-# The CLI's exit codes (batch/exits.py, ExitCode by name) and the podFailurePolicy action each
-# one maps to, in the order of the rules; None: no rule, the failure counts against
-# backoffLimitPerIndex (the Job's default). Exit 4 (`merge` refused) never comes from the Job.
-EXIT_CODES: dict[int, tuple[str, str | None]] = {
-    2: ("CONFIG", "FailJob"),  # refused before any work: every index would fail alike
-    3: ("INPUT", "FailIndex"),  # bad rows in this shard: a retry cannot help
-    75: ("INTERRUPTED", "Ignore"),  # SIGTERM at a row-group boundary: the replacement resumes
-    1: ("CRASH", None),  # retried, up to backoffLimitPerIndex
-}
-CONTAINER = "batch"
-EXPECTED_RULES = expected_failure_rules(CONTAINER, EXIT_CODES)
-CONFIG_FILE = "/etc/dimtensor-batch/config.yaml"
-DATA_MOUNT = "/data"
-PRESET = CHART / "values-batch.yaml"
+TIER = BATCH_TIER
+PRESET = TIER.preset
+CONFIG_FILE = TIER.config_file
 BATCH_COMPONENT = {"app.kubernetes.io/component": "batch"}
+EXAMPLE = EXAMPLES / "batch-job.yaml"
 
 
 def job_spec(render: Render) -> Doc:
     """The spec of the scenario's Job, or of its CronJob's jobTemplate."""
-    jobs = render.of_kind("Job") + [c["spec"]["jobTemplate"] for c in render.of_kind("CronJob")]
-    assert len(jobs) == 1, f"{render.scenario}: {len(jobs)} jobs"
-    spec: Doc = jobs[0]["spec"]
+    spec: Doc = TIER.job(render.docs)["spec"]
     return spec
 
 
 def pod_spec(render: Render) -> Doc:
-    spec: Doc = job_spec(render)["template"]["spec"]
-    return spec
+    return TIER.pod(render.docs)
 
 
-def container(spec: Doc) -> Doc:
-    assert len(spec["containers"]) == 1
-    c: Doc = spec["containers"][0]
-    return c
+def container(pod: Doc) -> Doc:
+    return TIER.container(pod)
 
 
 def the(docs: list[Doc], kind: str) -> Doc:
@@ -85,27 +60,7 @@ def the(docs: list[Doc], kind: str) -> Doc:
     return found[0]
 
 
-def test_the_batch_scenarios_are_rendered_validated_and_linted() -> None:
-    """The preset and the CI files go through conftest's renders for every Kubernetes
-    version, so test_validate/test_lint/test_checkov/test_crossref cover the batch objects."""
-    assert PRESETS["batch"] == PRESET
-    assert {"batch", "09-batch", "10-batch-cronjob"} <= set(BATCH_SCENARIOS)
-    assert set(BATCH_SCENARIOS) <= set(SCENARIOS)
-
-
-@pytest.mark.parametrize("scenario", BATCH_SCENARIOS)
-def test_pod_failure_policy_follows_the_exit_code_table(
-    scenario: str, rendered: dict[str, Render]
-) -> None:
-    spec = job_spec(rendered[scenario])
-    assert spec["podFailurePolicy"]["rules"] == EXPECTED_RULES
-    assert container(spec["template"]["spec"])["name"] == CONTAINER
-    codes = [r["onExitCodes"]["values"][0] for r in spec["podFailurePolicy"]["rules"][1:]]
-    assert codes == [2, 3, 75]  # the order the issue asks for
-    assert 1 not in codes, "a crash is retried: it must not match a rule"
-
-
-@pytest.mark.parametrize("scenario", BATCH_SCENARIOS)
+@pytest.mark.parametrize("scenario", TIER.scenarios)
 def test_job_is_indexed_with_retries_per_shard(scenario: str, rendered: dict[str, Render]) -> None:
     values = merged_values(scenario)["batch"]
     spec = job_spec(rendered[scenario])
@@ -117,13 +72,6 @@ def test_job_is_indexed_with_retries_per_shard(scenario: str, rendered: dict[str
     assert spec["maxFailedIndexes"] == (values["shards"] if max_failed is None else max_failed)
     assert spec["maxFailedIndexes"] <= spec["completions"]
     assert "backoffLimit" not in spec, "backoffLimitPerIndex governs retries"
-    assert spec["podReplacementPolicy"] == "Failed"
-    for key in ("ttlSecondsAfterFinished", "activeDeadlineSeconds"):
-        assert spec.get(key) == values[key], key
-    pod = spec["template"]["spec"]
-    assert pod["restartPolicy"] == "Never"
-    assert pod["terminationGracePeriodSeconds"] == values["terminationGracePeriodSeconds"]
-    assert "selector" not in spec, "the Job controller makes its own selector"
 
 
 def test_preset_job_fields(rendered: dict[str, Render]) -> None:
@@ -138,57 +86,30 @@ def test_preset_job_fields(rendered: dict[str, Render]) -> None:
     assert not rendered["batch"].of_kind("Deployment"), "the preset turns the API off"
 
 
-@pytest.mark.parametrize("scenario", BATCH_SCENARIOS)
-def test_environment_shards_and_output(scenario: str, rendered: dict[str, Render]) -> None:
+@pytest.mark.parametrize("scenario", TIER.scenarios)
+def test_shards_and_the_kept_output_claim(scenario: str, rendered: dict[str, Render]) -> None:
     render = rendered[scenario]
     values = merged_values(scenario)["batch"]
     spec = job_spec(render)
-    pod = spec["template"]["spec"]
-    c = container(pod)
-    variables = env(c)
+    variables = env(container(spec["template"]["spec"]))
     assert variables["BATCH_SHARDS"] == str(spec["completions"])
     assert "JOB_COMPLETION_INDEX" not in variables, "Kubernetes sets it in Indexed mode"
-    assert variables["TORCH_THREADS"] == variables["OMP_NUM_THREADS"] == str(values["torchThreads"])
-    assert variables["HOME"] == "/tmp"  # noqa: S108 - an emptyDir, as below
-    assert "emptyDir" in volume(pod, mounts(c)["/tmp"]["name"])  # noqa: S108
-
-    data = mounts(c)[DATA_MOUNT]
-    assert not data.get("readOnly", False)
-    output = variables["BATCH_OUTPUT"]
-    assert output.startswith(DATA_MOUNT + "/"), output
-    assert ".." not in output.split("/")
-    fullname = f"{RELEASE}-dimtensor"
-    assert output == f"{DATA_MOUNT}/{values['outputPath'] or fullname}"
-
-    claim = volume(pod, data["name"])["persistentVolumeClaim"]["claimName"]
-    existing = values["persistence"]["existingClaim"]
-    assert claim == (existing or f"{fullname}-batch")
-    if not existing:
-        pvc = next(
-            p for p in render.of_kind("PersistentVolumeClaim") if p["metadata"]["name"] == claim
-        )
+    if not values["persistence"]["existingClaim"]:
+        pvc = TIER.the(render.docs, "PersistentVolumeClaim")
         assert pvc["spec"]["accessModes"] == values["persistence"]["accessModes"]
         assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
-@pytest.mark.parametrize("scenario", BATCH_SCENARIOS)
-def test_config_file_from_the_configmap(scenario: str, rendered: dict[str, Render]) -> None:
+@pytest.mark.parametrize("scenario", TIER.scenarios)
+def test_the_job_runs_the_config_and_restarts_when_it_changes(
+    scenario: str, rendered: dict[str, Render]
+) -> None:
     render = rendered[scenario]
     spec = job_spec(render)
-    pod = spec["template"]["spec"]
-    c = container(pod)
+    c = container(spec["template"]["spec"])
     assert c["args"] == ["batch", "run", CONFIG_FILE]
     assert "command" not in c, "the image's entrypoint (dimtensor) runs it"
-    directory, filename = CONFIG_FILE.rsplit("/", 1)
-    mount = mounts(c)[directory]
-    assert mount["readOnly"] is True
-    source = volume(pod, mount["name"])["configMap"]
-    assert source["items"] == [{"key": filename, "path": filename}]
-    configmap = next(
-        m for m in render.of_kind("ConfigMap") if m["metadata"]["name"] == source["name"]
-    )
-    text = configmap["data"][filename]
-    assert yaml.safe_load(text) == merged_values(scenario)["batch"]["config"]
+    text = TIER.the(render.docs, "ConfigMap")["data"]["config.yaml"]
     checksum = spec["template"]["metadata"]["annotations"]["checksum/config"]
     assert checksum == hashlib.sha256(text.removesuffix("\n").encode()).hexdigest()
 
@@ -294,34 +215,6 @@ def test_cronjob_schedule_fields(rendered: dict[str, Render]) -> None:
     assert defaults["spec"]["concurrencyPolicy"] == "Forbid"
 
 
-def test_null_limits_are_left_out(rendered: dict[str, Render]) -> None:
-    spec = job_spec(rendered["10-batch-cronjob"])
-    assert "activeDeadlineSeconds" not in spec
-    assert "ttlSecondsAfterFinished" not in spec
-
-
-@pytest.mark.parametrize("scenario", sorted(set(SCENARIOS) - set(BATCH_SCENARIOS)))
-def test_disabled_batch_renders_nothing(scenario: str, rendered: dict[str, Render]) -> None:
-    for doc in rendered[scenario].docs:
-        component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
-        assert component != "batch", scenario
-        if doc["kind"] in {"Job", "CronJob"}:
-            assert component == "training", scenario
-
-
-@pytest.mark.parametrize("scenario", BATCH_SCENARIOS)
-def test_batch_values_without_batch_enabled_change_nothing(scenario: str, tmp_path: Path) -> None:
-    assert_disabled_tier_renders_nothing_of_it(scenario, "batch", tmp_path)
-
-
-def test_job_name_changes_with_the_job_spec_only() -> None:
-    job_name = assert_job_named_by_its_spec(
-        "batch", lambda docs: the(docs, "Job"), PRESET, ["batch.config.model=pendulum"]
-    )
-    long = job_name("--set", "fullnameOverride=" + "x" * 63)
-    assert len(long) <= 59, "room for -<index> in a 63-character hostname"
-
-
 def test_long_names_fit_kubernetes_limits() -> None:
     docs = render_with(
         PRESET,
@@ -334,35 +227,14 @@ def test_long_names_fit_kubernetes_limits() -> None:
 def test_default_claim_is_read_write_many(rendered: dict[str, Render]) -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
     assert values["batch"]["persistence"]["accessModes"] == ["ReadWriteMany"]
-    claim = next(
-        p
-        for p in rendered["batch"].of_kind("PersistentVolumeClaim")
-        if p["metadata"]["labels"]["app.kubernetes.io/component"] == "batch"
-    )
+    claim = TIER.the(rendered["batch"].docs, "PersistentVolumeClaim")
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
-def test_without_persistence_the_output_is_an_emptydir() -> None:
-    docs = render_with(PRESET, extra=("--set", "batch.persistence.enabled=false"))
-    assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
-    pod = the(docs, "Job")["spec"]["template"]["spec"]
-    assert volume(pod, "data") == {"name": "data", "emptyDir": {}}
-
-
-def test_batch_network_policy_selects_only_batch_pods(rendered: dict[str, Render]) -> None:
-    render = rendered["09-batch"]
-    policies = {
-        p["metadata"]["labels"]["app.kubernetes.io/component"]: p
-        for p in render.of_kind("NetworkPolicy")
-    }
-    policy = policies["batch"]["spec"]
-    labels = job_spec(render)["template"]["metadata"]["labels"]
-    api_labels = render.one("Deployment")["spec"]["template"]["metadata"]["labels"]
-    selector = policy["podSelector"]["matchLabels"]
-    assert selector.items() <= labels.items()
-    assert not selector.items() <= api_labels.items()
-    assert policy["policyTypes"] == ["Ingress", "Egress"]
-    assert "ingress" not in policy, "nothing may connect to a batch pod"
+@pytest.mark.parametrize("scenario", TIER.scenarios)
+def test_nothing_may_connect_to_a_batch_pod(scenario: str, rendered: dict[str, Render]) -> None:
+    policy = TIER.the(rendered[scenario].docs, "NetworkPolicy")["spec"]
+    assert "ingress" not in policy
 
 
 def _merge_pod(text: str) -> tuple[list[str], dict[str, Any]]:
@@ -374,20 +246,15 @@ def _merge_pod(text: str) -> tuple[list[str], dict[str, Any]]:
     return words, json.loads(overrides.removeprefix("--overrides="))
 
 
-def test_notes_watch_and_merge_a_job(rendered: dict[str, Render]) -> None:
+def test_notes_merge_the_shards_in_a_pod_like_the_jobs(rendered: dict[str, Render]) -> None:
     text = notes(PRESET)
     job = rendered["batch"].one("Job")
-    name = job["metadata"]["name"]
-    selector = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=batch"
-    assert f"kubectl -n {NAMESPACE} wait --for=condition=Complete job/{name}" in text
-    assert f"kubectl -n {NAMESPACE} get job -l {selector}" in text
-    assert f"kubectl -n {NAMESPACE} logs -l {selector} --prefix" in text
     words, overrides = _merge_pod(text)
     assert words[:5] == ["kubectl", "-n", NAMESPACE, "run", f"{RELEASE}-dimtensor-batch-merge"]
     assert {"--rm", "--attach", "--restart=Never"} <= set(words)
     merge = overrides["spec"]
     pod = job["spec"]["template"]["spec"]
-    c = container(merge)
+    c = only_container(merge)
     assert c["args"] == ["batch", "merge", CONFIG_FILE]
     assert c["name"] == words[4], "kubectl attaches to the pod's one container"
     assert c["env"] == container(pod)["env"]
@@ -397,8 +264,6 @@ def test_notes_watch_and_merge_a_job(rendered: dict[str, Render]) -> None:
     assert merge["securityContext"] == pod["securityContext"]
     assert merge["automountServiceAccountToken"] is False
     assert overrides["metadata"]["labels"].items() >= BATCH_COMPONENT.items()
-    assert "WARNING" not in text
-    assert "curl" not in text, "the preset has no API tier"
 
 
 def test_notes_of_a_cronjob(rendered: dict[str, Render]) -> None:
@@ -407,7 +272,7 @@ def test_notes_of_a_cronjob(rendered: dict[str, Render]) -> None:
     assert f"create job --from=cronjob/{cron} " in text
     assert "wait --for=condition=Complete" not in text
     _, overrides = _merge_pod(text)
-    assert container(overrides["spec"])["args"][1] == "merge"
+    assert only_container(overrides["spec"])["args"][1] == "merge"
 
 
 def test_notes_warn_about_a_single_node_claim_and_no_claim() -> None:
@@ -418,8 +283,8 @@ def test_notes_warn_about_a_single_node_claim_and_no_claim() -> None:
     assert "dimtensor-batch merge" not in text
 
 
-def test_raw_example_follows_the_exit_code_table() -> None:
-    docs = load_docs((EXAMPLES / "batch-job.yaml").read_text(encoding="utf-8"))
+def test_raw_example_is_a_config_a_claim_a_policy_and_an_indexed_job() -> None:
+    docs = load_docs(EXAMPLE.read_text(encoding="utf-8"))
     assert [d["kind"] for d in docs] == [
         "ConfigMap",
         "PersistentVolumeClaim",
@@ -427,8 +292,6 @@ def test_raw_example_follows_the_exit_code_table() -> None:
         "Job",
     ]
     job = the(docs, "Job")
-    assert job["spec"]["podFailurePolicy"]["rules"] == EXPECTED_RULES
-    assert job["metadata"]["namespace"] == "dimtensor"
     assert env(container(job["spec"]["template"]["spec"]))["BATCH_SHARDS"] == str(
         job["spec"]["completions"]
     )
@@ -453,9 +316,9 @@ def test_readme_merge_pod_validates(version: str, tmp_path: Path) -> None:
 
 def test_readme_merge_pod_reads_what_the_example_job_wrote() -> None:
     pod = readme_merge_pod()
-    job = the(load_docs((EXAMPLES / "batch-job.yaml").read_text(encoding="utf-8")), "Job")
+    job = the(load_docs(EXAMPLE.read_text(encoding="utf-8")), "Job")
     job_pod = job["spec"]["template"]["spec"]
-    merge = container(pod["spec"])
+    merge = only_container(pod["spec"])
     assert merge["command"][-1].startswith(f"dimtensor-batch merge {CONFIG_FILE} ")
     job_env = env(container(job_pod))
     for key, value in env(merge).items():
@@ -470,58 +333,3 @@ def test_readme_merge_pod_reads_what_the_example_job_wrote() -> None:
         assert ours[source][key] == theirs[source][key], name
     assert pod["spec"]["securityContext"].items() >= {"runAsNonRoot": True}.items()
     assert pod["metadata"]["labels"].items() >= BATCH_COMPONENT.items()
-
-
-def test_the_exit_code_table_is_the_clis() -> None:
-    """EXIT_CODES names ExitCode members by the numbers the CLI exits with; every code a
-    Job's pod can end with (all but OK, and merge's 4) has a row."""
-    from batch.exits import ExitCode
-
-    assert {code: ExitCode[name].value for code, (name, _) in EXIT_CODES.items()} == {
-        code: code for code in EXIT_CODES
-    }
-    job_codes = set(ExitCode) - {ExitCode.OK, ExitCode.INCOMPLETE}
-    assert {ExitCode(code) for code in EXIT_CODES} == job_codes
-
-
-def _configs_to_check(rendered: dict[str, Render]) -> list[tuple[str, Doc, Doc]]:
-    """(where, the config.yaml document, the batch container) of every batch render and of
-    the raw example."""
-    found = []
-    for scenario in BATCH_SCENARIOS:
-        render = rendered[scenario]
-        pod = job_spec(render)["template"]["spec"]
-        for configmap in render.of_kind("ConfigMap"):
-            if "config.yaml" in configmap.get("data", {}):
-                doc = yaml.safe_load(configmap["data"]["config.yaml"])
-                found.append((scenario, doc, container(pod)))
-    docs = load_docs((EXAMPLES / "batch-job.yaml").read_text(encoding="utf-8"))
-    example = yaml.safe_load(the(docs, "ConfigMap")["data"]["config.yaml"])
-    found.append(
-        ("batch-job.yaml", example, container(the(docs, "Job")["spec"]["template"]["spec"]))
-    )
-    return found
-
-
-def test_every_deployed_config_passes_the_clis_validate(
-    rendered: dict[str, Render], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """What the chart and the example mount is a config `dimtensor-batch validate` accepts,
-    with the Job's own BATCH_* environment (its /data output mapped into a temporary folder,
-    the embedded models standing in for a mounted repository)."""
-    from batch.cli import main
-
-    for name in ("MODEL_REPOSITORY", "JOB_COMPLETION_INDEX"):
-        monkeypatch.delenv(name, raising=False)
-    checked = 0
-    for where, doc, c in _configs_to_check(rendered):
-        variables = env(c)
-        monkeypatch.setenv("BATCH_SHARDS", variables["BATCH_SHARDS"])
-        output = variables["BATCH_OUTPUT"]
-        assert output.startswith(DATA_MOUNT + "/"), where
-        monkeypatch.setenv("BATCH_OUTPUT", str(tmp_path / output.lstrip("/")))
-        path = tmp_path / f"{where}.yaml"
-        path.write_text(yaml.safe_dump(doc), encoding="utf-8")
-        assert main(["validate", str(path)]) == 0, where
-        checked += 1
-    assert checked == len(BATCH_SCENARIOS) + 1

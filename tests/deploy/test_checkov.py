@@ -5,54 +5,13 @@ Skips live in deploy/.checkov.yaml, one check a line, each with its reason as a 
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import Any
 
-from tests.deploy.conftest import (
-    CHART,
-    DEPLOY,
-    EXAMPLE_MANIFESTS,
-    NAMESPACE,
-    TOOLS,
-    Render,
-    run,
-    tool,
-)
-
-CONFIG = DEPLOY / ".checkov.yaml"
-OFFLINE = {"CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE"}
-
-
-def checkov(*args: str | Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run checkov with the project's config and return its JSON report."""
-    cmd: list[str | Path] = [
-        tool("venv/bin/checkov"),
-        "--config-file",
-        CONFIG,
-        "--skip-download",
-        "-o",
-        "json",
-    ]
-    result = run([*cmd, *args], env={**OFFLINE, **(env or {})})
-    try:
-        report = json.loads(result.stdout)
-    except json.JSONDecodeError as exc:  # shows checkov's own error
-        raise AssertionError(result.stdout + result.stderr) from exc
-    reports = report if isinstance(report, list) else [report]
-    assert reports, result.stdout
-    merged: dict[str, Any] = {"failed": [], "passed": 0, "parsing_errors": 0, "resources": 0}
-    for rep in reports:
-        summary = rep["summary"]
-        merged["passed"] += summary["passed"]
-        merged["parsing_errors"] += summary["parsing_errors"]
-        merged["resources"] += summary["resource_count"]
-        merged["failed"] += [
-            f"{c['check_id']} {c['resource']} ({c['file_path']})"
-            for c in rep["results"]["failed_checks"]
-        ]
-    return merged
+from tests.support.chart import CHART, EXAMPLE_MANIFESTS, NAMESPACE, Render
+from tests.support.paths import TOOLS
+from tests.support.tools import tool
+from tests.support.validators import CHECKOV_CONFIG, checkov
 
 
 def test_kubernetes_framework_over_rendered_scenarios_and_examples(
@@ -82,7 +41,7 @@ def test_helm_framework_over_the_chart() -> None:
 
 
 def test_every_skip_is_justified_on_its_line() -> None:
-    lines = CONFIG.read_text(encoding="utf-8").splitlines()
+    lines = CHECKOV_CONFIG.read_text(encoding="utf-8").splitlines()
     start = lines.index("skip-check:")
     skips = [line for line in lines[start + 1 :] if line.startswith("  - ")]
     assert skips, "no skip list"

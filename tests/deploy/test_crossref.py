@@ -10,20 +10,17 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import (
+from tests.support.chart import (
     API_SCENARIOS,
     CHART,
     NAMESPACE,
     SCENARIOS,
-    Doc,
     Render,
-    containers,
     helm_template,
-    load_docs,
     merged_values,
-    pod_specs,
     scenario_values,
 )
+from tests.support.k8s import Doc, containers, load_docs, pod_specs
 
 ALL = sorted(SCENARIOS)
 API = API_SCENARIOS  # the checks of the API tier's objects run where it is deployed
@@ -416,7 +413,7 @@ def test_api_disabled_renders_no_api_objects() -> None:
 
 
 def test_dashboard_configmap_carries_the_dashboard_for_the_grafana_sidecar():
-    from tests.deploy.conftest import CI_VALUES
+    from tests.support.chart import CI_VALUES
 
     result = helm_template([CI_VALUES["02-auth-chart-secret"]])
     assert result.returncode == 0, result.stderr

@@ -11,19 +11,18 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.conftest import (
+from tests.support.chart import (
     API_SCENARIOS,
     CHART,
     DEPLOY,
     NAMESPACE,
     RELEASE,
-    REPO,
     SCENARIOS,
     Render,
-    run,
     scenario_values,
-    tool,
 )
+from tests.support.paths import REPO
+from tests.support.tools import run, tool
 
 VALUES_TEXT = (CHART / "values.yaml").read_text(encoding="utf-8")
 VALUES = yaml.safe_load(VALUES_TEXT)

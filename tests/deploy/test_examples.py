@@ -15,16 +15,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.conftest import (
+from tests.support.chart import (
     EXAMPLE_MANIFESTS,
     EXAMPLE_SETS,
     EXAMPLE_VALUES,
     EXAMPLES,
     RELEASE,
-    Doc,
     helm_template,
-    load_docs,
 )
+from tests.support.k8s import Doc, load_docs
 
 MANIFESTS = EXAMPLE_MANIFESTS
 HELM_ONLY_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by")

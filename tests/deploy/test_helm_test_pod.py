@@ -23,8 +23,9 @@ from typing import IO
 import pytest
 
 from harness.ports import free_port
-from tests.deploy.conftest import API_SCENARIOS, Doc, Render, containers
-from tests.models.kit import projectile_manifest, write_model
+from tests.support.chart import API_SCENARIOS, Render
+from tests.support.k8s import Doc, containers
+from tests.support.models import projectile_manifest, write_model
 from tests.support.servers import LOG_WAIT_SECONDS, ServerProcess, run_server
 
 EXPECTED_RANGE = 20.0**2 / 9.80665  # 72 km/h, 45 deg, standard gravity

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import CHART, DEPLOY, REPO, SCENARIOS, run, tool
+from tests.support.chart import CHART, DEPLOY, SCENARIOS
+from tests.support.paths import REPO
+from tests.support.tools import run, tool
 
 SHELL_SCRIPTS = [
     REPO / "scripts" / "install-tools.sh",

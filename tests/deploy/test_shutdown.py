@@ -26,7 +26,8 @@ import pytest
 
 from service.settings import Settings
 from service.worker import drain_bound
-from tests.deploy.conftest import API_SCENARIOS, Doc, Render, helm_template, load_docs
+from tests.support.chart import API_SCENARIOS, Render, helm_template
+from tests.support.k8s import Doc, load_docs
 
 SHUTDOWN_ENV = {"GRACEFUL_TIMEOUT", "KEEPALIVE", "DRAIN_IDLE_SECONDS"}
 

@@ -14,29 +14,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.conftest import (
+from tests.support.chart import (
     CRD_API_VERSIONS,
     EXAMPLE_MANIFESTS,
     KUBE_VERSIONS,
     SCENARIOS,
-    Doc,
     Render,
     helm_template,
-    run,
-    tool,
 )
+from tests.support.k8s import Doc
+from tests.support.tools import run, tool
+from tests.support.validators import validate
 
 EXAMPLE_FILES = EXAMPLE_MANIFESTS
-
-
-def validate(files: list[Path], version: str) -> str:
-    """Run kubernetes-validate --strict over files; returns its output, failing on any problem."""
-    result = run([tool("venv/bin/kubernetes-validate"), "--strict", "-k", version, *files])
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "Couldn't find schema" not in output, output
-    assert not re.search(r"^(ERROR|WARN)", output, re.MULTILINE), output
-    return output
 
 
 def write_core_docs(docs: list[Doc], path: Path) -> None:

@@ -12,11 +12,13 @@ import pytest
 import tomllib
 import yaml
 
-from tests.deploy.conftest import CHART, containers, load_docs, mounts, pod_specs, run, tool
-from tests.deploy.conftest import helm_template as render_chart
-from tests.deploy.test_checkov import OFFLINE
+from tests.support.chart import CHART
+from tests.support.chart import helm_template as render_chart
 from tests.support.images import run_options, script
+from tests.support.k8s import containers, load_docs, mounts, pod_specs
 from tests.support.paths import REPO
+from tests.support.tools import run, tool
+from tests.support.validators import OFFLINE
 
 DOCKERFILES = {"cpu": REPO / "Dockerfile", "gpu": REPO / "Dockerfile.gpu"}
 

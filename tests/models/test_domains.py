@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 from service.dataplane import DataPlane, PredictRequest, QuantityIn
 from service.errors import ManifestError
 from service.models import LoadedModel, ModelRepository, load_model
-
-from .kit import mlp_manifest, projectile_manifest, write_model
+from tests.support.models import mlp_manifest, projectile_manifest, write_model
 
 
 def projectile_with(**domains: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from torch import nn
 
 from service.errors import ManifestError
 from service.models import load_manifest, load_model
-from tests.models.kit import (
+from tests.support.models import (
     WEIGHTS,
     mlp_manifest,
     projectile_manifest,

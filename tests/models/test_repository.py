@@ -8,7 +8,7 @@ import pytest
 
 from service.errors import ManifestError, ModelNotFoundError, ModelNotReadyError
 from service.models import ModelRepository, default_repository_path, version_sort_key
-from tests.models.kit import (
+from tests.support.models import (
     mlp_manifest,
     projectile_manifest,
     state_dict_for,

@@ -17,7 +17,7 @@ from service.models import (
     resolve_architecture,
 )
 from service.models.nets import MLP
-from tests.models.kit import mlp_manifest, projectile_manifest, state_dict_for, write_model
+from tests.support.models import mlp_manifest, projectile_manifest, state_dict_for, write_model
 
 
 @pytest.fixture

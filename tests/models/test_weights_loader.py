@@ -29,7 +29,7 @@ import torch
 from service.errors import ManifestError
 from service.models import load_model
 from service.models import weights as weights_module
-from tests.models.kit import (
+from tests.support.models import (
     WEIGHTS,
     mlp_manifest,
     state_dict_for,

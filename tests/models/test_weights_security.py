@@ -13,7 +13,7 @@ import torch
 
 from service.errors import ManifestError
 from service.models import load_model
-from tests.models.kit import mlp_manifest, state_dict_for, torchscript_manifest, write_model
+from tests.support.models import mlp_manifest, state_dict_for, torchscript_manifest, write_model
 
 
 class _Payload:

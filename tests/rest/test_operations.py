@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.models import ModelRepository
 from service.rest.app import create_app
 from service.settings import Settings
+from tests.support.asgi import client_for
 
 pytestmark = pytest.mark.anyio
 
@@ -24,13 +25,6 @@ BODY = {
         "g": {"value": 9.80665, "unit": "m/s^2"},
     }
 }
-
-
-async def client_for(settings: Settings, repo: ModelRepository) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, repository=repo)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
 
 
 @pytest.fixture

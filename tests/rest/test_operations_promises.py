@@ -40,9 +40,8 @@ from starlette.types import Message
 from service.models import ModelRepository
 from service.rest.app import create_app
 from service.settings import Settings
-from tests.bodies import INFER, NOT_A_LENGTH, PREDICT
-from tests.conftest import PortalClient
-from tests.rest.test_operations import client_for
+from tests.support.asgi import PortalClient, client_for
+from tests.support.bodies import INFER, NOT_A_LENGTH, PREDICT
 
 pytestmark = pytest.mark.anyio
 

@@ -40,8 +40,8 @@ import httpx
 import pytest
 import torch
 
-from tests.bodies import PREDICT
-from tests.models.kit import torchscript_manifest, write_model
+from tests.support.bodies import PREDICT
+from tests.support.models import torchscript_manifest, write_model
 from tests.support.servers import ServerProcess, run_server
 
 pytestmark = pytest.mark.slow

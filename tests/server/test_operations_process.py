@@ -26,7 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.procs import wait_exit
-from tests.bodies import INFER, NOT_A_LENGTH, PREDICT
+from tests.support.bodies import INFER, NOT_A_LENGTH, PREDICT
 from tests.support.servers import ServerProcess, run_server
 
 pytestmark = pytest.mark.slow

@@ -17,9 +17,12 @@ import torch
 
 from service.models import ModelRepository
 from service.tensors import FloatArray
+from tests.support.jobs import OSCILLATOR, TRAINING
+from tests.support.paths import REPO
 from tests.support.servers import run_server
-from tests.training.conftest import OSCILLATOR, REPO, cli, write_config
 from training.export import export_model, next_version
+
+cli, write_config = TRAINING.cli, TRAINING.write_config
 
 M, C, K, X0, T_END = 1.0, 0.4, 4.0, 0.10, 4.0  # OSCILLATOR's parameters in SI
 TOLERANCE = 0.01  # of the initial amplitude: what the small test config reaches with margin

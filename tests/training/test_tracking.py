@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.conftest import cli, oscillator, write_config
+from tests.support.jobs import TRAINING, oscillator
+
+cli, write_config = TRAINING.cli, TRAINING.write_config
 
 
 def test_mlflow_gets_params_metrics_and_the_plot(
