@@ -14,13 +14,15 @@ Each problem, before any training:
 
 The trained module is the exported one: ``InitialValueNet``/``HeatRodNet`` (service
 architectures ``initial_value_pinn``/``heat_rod_pinn``) carry the scales and build the initial
-and boundary conditions in, so training fits the equation alone.
+and boundary conditions in, so training fits the equation alone. After training, each problem
+measures that module against its exact solution and draws the two on one panel of the run's
+figure (``Problem.plot``; matplotlib itself stays in ``training.plots``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -28,15 +30,16 @@ import numpy as np
 import torch
 from dimtensor.core.units import Unit
 
+from jobkit.errors import ConfigError
 from service.errors import ServiceError
 from service.models.architectures import HeatRodParams, InitialValueParams
 from service.models.nets import HeatRodNet, InitialValueNet
 from service.tensors import FloatArray
 from service.units import ParsedUnit, dimension_text, parse_unit
 from training.config import Network, PinnJob, Quantity
-from training.exits import ConfigError
+from training.task import Port, Signature
 
-__all__ = ["DampedOscillator", "HeatRod", "Problem", "Signature", "problem_for"]
+__all__ = ["PROBLEMS", "DampedOscillator", "HeatRod", "Problem", "problem_for"]
 
 
 @dataclass(frozen=True)
@@ -52,14 +55,6 @@ class Param:
     @property
     def dimtensor_unit(self) -> Unit:
         return Unit(self.text, self.unit.dimension, self.unit.scale)
-
-
-@dataclass(frozen=True)
-class Signature:
-    """The exported model's inputs and outputs: (name, SI unit, description)."""
-
-    inputs: list[tuple[str, str, str]]
-    outputs: list[tuple[str, str, str]]
 
 
 def _read(
@@ -133,6 +128,10 @@ class Problem:
     def domain(self) -> dict[str, dict[str, Any]]:
         """The exported inputs' validity domains (manifest ``domain`` entries), in the
         config's units: where the collocation points were sampled."""
+        raise NotImplementedError
+
+    def plot(self, ax: Any) -> None:
+        """The learned solution against the analytic one on `ax`, axes in the config's units."""
         raise NotImplementedError
 
     def relative_error(self) -> float:
@@ -230,7 +229,7 @@ class DampedOscillator(Problem):
         self.net: InitialValueNet = net
         self.module = net
         self.signature = Signature(
-            [("t", "s", "time since release")], [("x", "m", "displacement from rest")]
+            (Port("t", "s", "time since release"),), (Port("x", "m", "displacement from rest"),)
         )
         self.units = {"t": p["t_end"].text, "x": p["x0"].text}
         self.params = p
@@ -277,6 +276,18 @@ class DampedOscillator(Problem):
 
     def domain(self) -> dict[str, dict[str, Any]]:
         return {"t": _sampled(self.params["t_end"])}
+
+    def plot(self, ax: Any) -> None:
+        t = self.evaluation_points()
+        with torch.no_grad():
+            learned = self.module(torch.from_numpy(t.astype(np.float32))).numpy()[:, 0]
+        tu, xu = self.units["t"], self.units["x"]
+        ax.plot(_in(tu, t[:, 0]), _in(xu, self.exact(t)), label="analytic", lw=3, alpha=0.5)
+        ax.plot(_in(tu, t[:, 0]), _in(xu, learned.astype(np.float64)), "--", label="PINN")
+        ax.set_xlabel(f"t [{tu}]")
+        ax.set_ylabel(f"x [{xu}]")
+        ax.set_title(f"damped oscillator (relative L2 error {self.relative_error():.1e})")
+        ax.legend()
 
 
 class HeatRod(Problem):
@@ -359,8 +370,8 @@ class HeatRod(Problem):
         self.net: HeatRodNet = net
         self.module = net
         self.signature = Signature(
-            [("x", "m", "position along the rod"), ("t", "s", "time")],
-            [("u", "K", "temperature")],
+            (Port("x", "m", "position along the rod"), Port("t", "s", "time")),
+            (Port("u", "K", "temperature"),),
         )
         self.units = {"x": p["length"].text, "t": p["t_end"].text, "u": "K"}
         self.params = p
@@ -409,14 +420,42 @@ class HeatRod(Problem):
     def domain(self) -> dict[str, dict[str, Any]]:
         return {"x": _sampled(self.params["length"]), "t": _sampled(self.params["t_end"])}
 
+    def plot(self, ax: Any) -> None:
+        xs = np.linspace(0, self.length, 101)
+        xu, tu = self.units["x"], self.units["t"]
+        for fraction in (0.0, 0.25, 0.5, 1.0):
+            t = fraction * self.t_end
+            points = np.stack([xs, np.full_like(xs, t)], axis=1)
+            with torch.no_grad():
+                learned = self.module(torch.from_numpy(points.astype(np.float32))).numpy()[:, 0]
+            label = f"t = {float(_in(tu, np.array(t))):g} {tu}"
+            line = ax.plot(_in(xu, xs), self.exact(points), lw=3, alpha=0.4, label=label)
+            ax.plot(_in(xu, xs), learned, "--", color=line[0].get_color())
+        ax.set_xlabel(f"x [{xu}]")
+        ax.set_ylabel("u [K]")
+        ax.set_title(
+            f"heat equation (analytic solid, PINN dashed; error {self.relative_error():.1e})"
+        )
+        ax.legend()
+
 
 def _sampled(end: Param) -> dict[str, Any]:
     """``[0, end]`` in the unit the config gave `end` in: where points were sampled."""
     return {"lower": 0.0, "upper": end.value, "unit": end.text}
 
 
+def _in(unit_text: str, si: FloatArray) -> FloatArray:
+    """SI values in the config's unit, for an axis labelled in it."""
+    return np.asarray(parse_unit(unit_text).from_si(si))
+
+
+PROBLEMS: dict[str, Callable[[PinnJob], Problem]] = {
+    "damped_oscillator": DampedOscillator,
+    "heat_1d": HeatRod,
+}
+"""A config's ``problem`` -> its class (``PinnJob.problem`` lists the same names)."""
+
+
 def problem_for(config: PinnJob) -> Problem:
     """The problem a config names, checked (a ``ConfigError`` before any training)."""
-    if config.problem == "damped_oscillator":
-        return DampedOscillator(config)
-    return HeatRod(config)
+    return PROBLEMS[config.problem](config)

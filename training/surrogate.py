@@ -17,6 +17,7 @@ rows of a few columns), not the files ``dimtensor-batch predict`` streams.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,14 @@ import pyarrow.parquet as pq
 import torch
 from dimtensor.analysis import buckingham_pi
 
-from batch.parts import Column
-from batch.sources import PRE_BUFFER
+from jobkit.errors import ConfigError
+from jobkit.parquet import PRE_BUFFER, Column
 from service.errors import ServiceError
 from service.models.architectures import MLPParams, PiGroupMLPParams
 from service.models.nets import MLP, PiGroupMLP
 from service.units import ParsedUnit, parse_unit
 from training.config import SurrogateJob
-from training.exits import ConfigError
+from training.task import Panel, Port, Signature
 
 __all__ = ["SurrogateTask", "pi_exponents"]
 
@@ -92,7 +93,8 @@ def pi_exponents(
 
 
 class SurrogateTask:
-    """The dataset, its split, the network and its loss."""
+    """The dataset, its split, the network and its loss; the held-out rows' error is its
+    quality (``training.task.TrainingTask``)."""
 
     def __init__(self, config: SurrogateJob) -> None:
         path = Path(config.data)
@@ -187,7 +189,11 @@ class SurrogateTask:
         error = (self.module(x) - y) / spread
         return {"data": torch.mean(error**2)}
 
-    def validation_error(self) -> dict[str, float]:
+    def describe(self) -> str:
+        return f"surrogate {self.config.architecture} on {self.config.data}"
+
+    def quality(self) -> dict[str, float]:
+        """The relative error on the held-out rows, at its largest and on average."""
         with torch.no_grad():
             got = self.module.cpu()(torch.from_numpy(self.x_val).float()).numpy().astype(np.float64)
         relative = np.abs(got - self.y_val) / np.maximum(np.abs(self.y_val), 1e-300)
@@ -196,20 +202,21 @@ class SurrogateTask:
             "mean_relative_error": float(relative.mean()),
         }
 
-    def signature(self) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    def signature(self) -> Signature:
         """The exported inputs and outputs: the columns' names, in coherent SI units (a
         column already in one, such as 'rad' or 'm/s^2', keeps its spelling)."""
-        inputs = [
-            {"name": n, "unit": _si_spelling(u)}
-            for n, u in zip(self.config.inputs, self.in_units, strict=True)
-        ]
-        outputs = [
-            {"name": n, "unit": _si_spelling(u)}
-            for n, u in zip(self.config.outputs, self.out_units, strict=True)
-        ]
-        return inputs, outputs
+        return Signature(
+            tuple(
+                Port(n, _si_spelling(u))
+                for n, u in zip(self.config.inputs, self.in_units, strict=True)
+            ),
+            tuple(
+                Port(n, _si_spelling(u))
+                for n, u in zip(self.config.outputs, self.out_units, strict=True)
+            ),
+        )
 
-    def domain(self) -> dict[str, dict[str, Any]]:
+    def trained_domain(self) -> dict[str, dict[str, Any]]:
         """Each input's validity domain for the manifest: the data's range, in the data
         column's unit (the config's inputs are the file's columns)."""
         return {
@@ -225,6 +232,10 @@ class SurrogateTask:
             for i, (n, u) in enumerate(zip(self.config.inputs, self.in_units, strict=True))
         )
         return f"Surrogate fitted to {self.path.name}; valid where it was trained: {ranges}"
+
+    def panels(self) -> Sequence[Panel]:
+        """None of its own: a surrogate's figure is its loss curves."""
+        return ()
 
 
 def _fit_norms(mlp: MLP, x: torch.Tensor, y: torch.Tensor) -> None:
