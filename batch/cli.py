@@ -7,7 +7,7 @@
 From ``main`` to the model: ``load_config`` (the file) -> ``jobs.plan`` (every check, through
 the core's ``DataPlane.check_signature``) -> ``OutputFolder.write`` per shard, fed by
 ``Plan.batches`` -> ``BatchDoor.score`` -> ``DataPlane.predict`` -> ``LoadedModel.predict``.
-Exit codes are ``batch.exits.ExitCode`` (docs/batch.md has the table a Job's
+Exit codes are ``jobkit.exits.ExitCode`` (docs/batch.md has the table a Job's
 ``podFailurePolicy`` matches).
 """
 
@@ -20,19 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from batch.config import BatchSettings, load_config, load_settings
-from batch.exits import (
-    ExitCode,
-    IncompleteError,
-    Interruption,
-    StopSignal,
-    configure_logging,
-    exit_code,
-)
 from batch.jobs import Plan, plan
 from batch.merge import MERGED, SUMMARY, merge
 from batch.parts import OutputFolder, schema_for
 from batch.progress import Progress
 from batch.shards import Shard, shard_count, shards_to_run
+from jobkit.errors import IncompleteError, Interruption, exit_code
+from jobkit.exits import ExitCode
+from jobkit.logs import configure_logging
+from jobkit.stop import StopSignal
 
 __all__ = ["main"]
 
@@ -109,7 +105,7 @@ def _validate(path: Path, shard: int | None, shards: int | None) -> int:
 
 
 def _run(path: Path, shard: int | None, shards: int | None) -> int:
-    with StopSignal() as stop:
+    with StopSignal(logger="batch", boundary="row-group boundary") as stop:
         job = _Job(path, shards)
         mine = shards_to_run(job.count, shard, job.settings.job_completion_index)
         job.folder.check_compatible()

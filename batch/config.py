@@ -17,23 +17,13 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Field, TypeAdapter, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from batch.exits import ConfigError
-from service.settings import Settings
+from jobkit.config import Name, Strict, UnitText, load_document, load_environment
+from jobkit.errors import ConfigError
 
 __all__ = [
-    "MAX_CONFIG_BYTES",
     "MAX_ROWS",
     "BatchSettings",
     "EquationQuery",
@@ -45,35 +35,25 @@ __all__ = [
     "PredictJob",
     "SweepJob",
     "config_hash",
-    "describe_errors",
     "load_config",
     "load_settings",
-    "read_mapping",
-    "server_settings",
 ]
 
-MAX_CONFIG_BYTES = 1_048_576
 MAX_ROWS = 10**12  # rows of one sweep or study: far beyond a Job, far inside int64
 MAX_VALUES = 1_000_000  # written values of one parameter (``values:``, a linspace count)
 RESERVED = ("row",)  # the global row index column every output carries
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
-Name = Annotated[str, Field(min_length=1, max_length=128)]
-UnitText = Annotated[str, Field(min_length=1, max_length=256)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Normal(_Strict):
+class Normal(Strict):
     """Gaussian in the parameter's unit."""
 
     mean: Finite
     std: Finite = Field(gt=0)
 
 
-class Uniform(_Strict):
+class Uniform(Strict):
     """Uniform on ``[low, high)`` in the parameter's unit."""
 
     low: Finite
@@ -86,7 +66,7 @@ class Uniform(_Strict):
         return self
 
 
-class LogNormal(_Strict):
+class LogNormal(Strict):
     """``median * exp(sigma * N(0, 1))``: the median in the parameter's unit, the shape
     ``sigma`` dimensionless (the standard deviation of the logarithm)."""
 
@@ -98,7 +78,7 @@ _GRID_KEYS = ("value", "values", "linspace", "logspace")
 _RANDOM_KEYS = ("value", "normal", "uniform", "lognormal")
 
 
-class Parameter(_Strict):
+class Parameter(Strict):
     """One input of a sweep or a Monte Carlo study: a unit and exactly one way to get values.
 
     ``linspace``/``logspace`` are ``[start, stop, count]`` with both ends included;
@@ -135,7 +115,7 @@ class Parameter(_Strict):
         return next(k for k in (*_GRID_KEYS, *_RANDOM_KEYS[1:]) if getattr(self, k) is not None)
 
 
-class _Job(_Strict):
+class _Job(Strict):
     output: Annotated[str, Field(min_length=1, max_length=4096)] = Field(
         description="Folder of the part files (``BATCH_OUTPUT`` overrides it)."
     )
@@ -247,7 +227,7 @@ class PredictJob(ModelJob):
         )
 
 
-class EquationQuery(_Strict):
+class EquationQuery(Strict):
     """Equations of dimtensor's database: one by name, a domain, or a text search."""
 
     name: Name | None = None
@@ -305,72 +285,14 @@ class BatchSettings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-def server_settings() -> Settings:
-    """The server's settings (MODEL_REPOSITORY, TORCH_THREADS, ...): the jobs read the same
-    repository with the same limits as the API tier; a malformed one is a config error."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        raise ConfigError(f"environment: {exc.errors(include_url=False)[0]['msg']}") from None
-
-
 def load_settings() -> BatchSettings:
     """The environment overrides; a malformed one is a config error (exit 2)."""
-    try:
-        return BatchSettings()
-    except ValidationError as exc:
-        raise ConfigError("environment: " + describe_errors(exc, prefix="BATCH_")) from None
-
-
-def read_mapping(path: Path) -> dict[str, Any]:
-    """One YAML mapping from a file of bounded size (the batch and training CLIs' configs);
-    every refusal is a :class:`ConfigError`."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"config {path}: cannot read it: {exc.strerror}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config {path}: {len(raw)} bytes; expected at most {MAX_CONFIG_BYTES}")
-    try:
-        doc = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config {path}: not valid YAML: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ConfigError(
-            f"config {path}: expected a mapping with a 'kind' key, received {type(doc).__name__}"
-        )
-    return doc
+    return load_environment(BatchSettings)
 
 
 def load_config(path: Path) -> SweepJob | MonteCarloJob | PredictJob | PiJob:
     """Read and check one config file; every refusal is a :class:`ConfigError`."""
-    doc = read_mapping(path)
-    try:
-        return _ADAPTER.validate_python(doc)
-    except ValidationError as exc:
-        raise ConfigError(f"config {path}: " + describe_errors(exc)) from None
-
-
-def describe_errors(exc: ValidationError, prefix: str = "") -> str:
-    """pydantic's errors as sentences: where, what was expected, what was received."""
-    parts = []
-    for error in exc.errors(include_url=False)[:5]:
-        loc = ".".join(str(p) for p in error["loc"] if not _is_tag(p))
-        where = (prefix + loc.upper()) if prefix else (loc or "the document")
-        received = _short(error.get("input"))
-        parts.append(f"{where}: {error['msg']} (received {received})")
-    more = len(exc.errors()) - len(parts)
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
-
-
-def _is_tag(part: object) -> bool:
-    """A discriminated union's tag in an error location (the kind), not a key of the file."""
-    return part in ("sweep", "montecarlo", "predict", "pi", "pinn", "surrogate")
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return load_document(path, _ADAPTER)
 
 
 def config_hash(config: BaseModel, extra: dict[str, Any] | None = None) -> str:

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from dimtensor import DimArray
 from dimtensor.core.units import Unit
 
-from batch.parts import Column
+from jobkit.parquet import Column
 from service.units import parse_unit
 
 __all__ = ["read_dimarrays"]

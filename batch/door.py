@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from batch.exits import ConfigError, InputDataError
-from batch.parts import OUTSIDE, OUTSIDE_INPUTS, Column
+from batch.parts import OUTSIDE, OUTSIDE_INPUTS
+from jobkit.errors import ConfigError, InputDataError
+from jobkit.parquet import Column
 from service.dataplane import DataPlane, PredictRequest, QuantityIn
 from service.errors import ServiceError
 from service.models import BoolArray, LoadedModel

@@ -23,30 +23,26 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import torch
 
-from batch.config import (
-    BatchSettings,
-    MonteCarloJob,
-    PiJob,
-    PredictJob,
-    SweepJob,
-    config_hash,
-    server_settings,
-)
+from batch.config import BatchSettings, MonteCarloJob, PiJob, PredictJob, SweepJob, config_hash
 from batch.designs import Design, design_for
 from batch.door import BatchDoor
-from batch.exits import ConfigError
-from batch.parts import Column, RunIdentity, sha256_file
+from batch.parts import RunIdentity
 from batch.pi import COLUMNS as PI_COLUMNS
 from batch.pi import PiProblem, pi_rows, problems_for
 from batch.progress import Progress
 from batch.sources import Source, open_source
+from jobkit.config import load_environment
+from jobkit.errors import ConfigError
+from jobkit.files import sha256_file
+from jobkit.parquet import Column
 from service import __version__
+from service.core import build_dataplane, repository_root
 from service.dataplane import DataPlane
 from service.errors import ManifestError, ServiceError
-from service.models import LoadedModel, ModelRepository, default_repository_path
+from service.models import LoadedModel
 from service.models.weights import resolve_weights_path
+from service.settings import Settings
 from service.tensors import FloatArray
 from service.units import parse_unit
 
@@ -90,19 +86,12 @@ def plan(config: SweepJob | MonteCarloJob | PredictJob | PiJob, settings: BatchS
     """Check `config` against the model repository (or the equations) and plan it."""
     if isinstance(config, PiJob):
         return PiPlan(config)
-    server = server_settings()
-    torch.set_num_threads(server.torch_threads)
-    root = server.model_repository or default_repository_path()
+    server = load_environment(Settings)
+    root = repository_root(server)
     try:
-        repository = ModelRepository.load(root, trusted=server.model_repository_trusted)
+        dataplane = build_dataplane(server, max_rows=settings.chunk_rows)
     except ManifestError as exc:
         raise ConfigError(f"MODEL_REPOSITORY: {exc.message}") from None
-    dataplane = DataPlane(
-        repository,
-        max_unit_length=server.max_unit_length,
-        max_rows=settings.chunk_rows,
-        domain_policy=server.domain_policy,
-    )
     if isinstance(config, PredictJob):
         return PredictPlan(config, dataplane, root)
     return DesignPlan(config, dataplane, root)

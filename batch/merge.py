@@ -18,18 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from batch.exits import IncompleteError
-from batch.parts import (
-    METADATA_KEY,
-    OUTSIDE,
-    OUTSIDE_INPUTS,
-    Column,
-    OutputFolder,
-    atomic_parquet,
-    atomic_write,
-)
+from batch.parts import METADATA_KEY, OUTSIDE, OUTSIDE_INPUTS, OutputFolder, atomic_parquet
 from batch.shards import Shard
-from batch.sources import PRE_BUFFER
+from jobkit.errors import IncompleteError
+from jobkit.files import atomic_write
+from jobkit.parquet import PRE_BUFFER, Column
 from service.tensors import FloatArray
 
 __all__ = ["MERGED", "QUANTILES", "SUMMARY", "merge"]

@@ -2,10 +2,11 @@
 
 Output never lies:
 
-- A shard is written to a temporary name in the same folder (``.part-...parquet.<host>-
-  <pid>-<token>.tmp``), fsynced, renamed over ``part-00003-of-00016.parquet``, and the folder
-  fsynced; only then is its completion record ``part-00003-of-00016.done.json`` (rows, bytes,
-  sha256, the run's identity) written the same way. A reader trusts a part only when its
+- A shard is written to a temporary name in the same folder (``jobkit.files``' one rule:
+  ``.part-...parquet.<host>-<pid>-<token>.tmp``), fsynced, renamed over
+  ``part-00003-of-00016.parquet``, and the folder fsynced; only then is its completion
+  record ``part-00003-of-00016.done.json`` (rows, bytes, sha256, the run's identity) written
+  the same way. A reader trusts a part only when its
   record and its bytes agree.
 - A rerun skips shards whose record and file agree and rewrites any other (a file without a
   record is a run killed between the two renames; a temporary file is a run killed mid-shard).
@@ -16,8 +17,8 @@ Output never lies:
 - A folder that holds parts of another config, model or shard count is refused before any
   work: mixing them would merge rows that do not belong together.
 
-Every quantity column carries its unit and dimension in the Arrow field metadata (keys
-``unit`` and ``dimension``); the file metadata carries the run's identity under
+Every quantity column carries its unit and dimension in the Arrow field metadata
+(``jobkit.parquet.Column``); the file metadata carries the run's identity under
 ``dimtensor.batch`` and ``PANDAS_ATTRS`` (``{"units": ..., "dimensions": ...}``), which pandas
 restores as ``DataFrame.attrs``.
 """
@@ -25,12 +26,8 @@ restores as ``DataFrame.attrs``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,21 +37,20 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from batch.exits import ConfigError, Interruption
 from batch.shards import Shard
+from jobkit.errors import ConfigError, Interruption
+from jobkit.files import atomic_path, atomic_write, sha256_file, temp_glob
+from jobkit.parquet import Column
 
 __all__ = [
     "METADATA_KEY",
     "OUTSIDE",
     "OUTSIDE_INPUTS",
-    "Column",
     "OutputFolder",
     "RunIdentity",
     "ShardRecord",
-    "atomic_write",
-    "fsync_dir",
+    "atomic_parquet",
     "schema_for",
-    "sha256_file",
 ]
 
 log = logging.getLogger("batch")
@@ -69,30 +65,6 @@ OUTSIDE = "outside_domain"
 """The flag column of rows outside the model's validity domain (``batch.door``)."""
 OUTSIDE_INPUTS = "outside_domain_inputs"
 """Which inputs each flagged row is outside in, comma-separated (null inside)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One output column: its Arrow type, and for a quantity its unit and dimension."""
-
-    name: str
-    type: pa.DataType
-    unit: str | None = None
-    dimension: str | None = None
-
-    @classmethod
-    def from_field(cls, field: pa.Field) -> Column:
-        """A column as a file's schema describes it (the readers' one way to its unit)."""
-        meta = field.metadata or {}
-        unit = meta.get(b"unit", b"").decode() or None
-        dimension = meta.get(b"dimension", b"").decode() or None
-        return cls(field.name, field.type, unit, dimension)
-
-    def field(self) -> pa.Field:
-        meta = None
-        if self.unit is not None:
-            meta = {b"unit": self.unit.encode(), b"dimension": (self.dimension or "").encode()}
-        return pa.field(self.name, self.type, metadata=meta)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,55 +125,11 @@ def schema_for(
     return pa.schema([c.field() for c in columns], metadata=metadata)
 
 
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _temp_path(final: Path) -> Path:
-    token = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
-    return final.with_name(f".{final.name}.{token}.tmp")
-
-
-def _commit(tmp: Path, final: Path) -> None:
-    """fsync the temporary file, rename it over `final`, fsync the folder."""
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    tmp.replace(final)
-    fsync_dir(final.parent)
-
-
-def atomic_write(final: Path, data: bytes) -> None:
-    """Write `data` to `final` so that a reader sees the old file or the whole new one."""
-    tmp = _temp_path(final)
-    try:
-        tmp.write_bytes(data)
-        _commit(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 @contextlib.contextmanager
 def atomic_parquet(final: Path, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
     """A Parquet writer whose file appears at `final` only when the block completes."""
-    tmp = _temp_path(final)
-    try:
-        with pq.ParquetWriter(tmp, schema) as writer:
-            yield writer
-        _commit(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(final) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        yield writer
 
 
 class OutputFolder:
@@ -279,8 +207,7 @@ class OutputFolder:
         self._remove_stale_temps(shard)
         final = self.part(shard)
         rows = 0
-        tmp = _temp_path(final)
-        try:
+        with atomic_path(final) as tmp:
             with pq.ParquetWriter(tmp, schema) as writer:
                 for batch in batches:
                     if should_stop():
@@ -288,9 +215,6 @@ class OutputFolder:
                     writer.write_batch(batch, row_group_size=max(1, batch.num_rows))
                     rows += batch.num_rows
             digest, size = sha256_file(tmp), tmp.stat().st_size
-            _commit(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
         record = ShardRecord(
             final.name, shard.index, shard.count, rows, size, digest, asdict(self.identity)
         )
@@ -301,7 +225,7 @@ class OutputFolder:
         """Temporary files of this shard untouched for STALE_TEMP_SECONDS: a writer that
         lives touches its file at every row group, so these belong to killed runs."""
         now = time.time()
-        for tmp in self.path.glob(f".{shard.name}.parquet.*.tmp"):
+        for tmp in self.path.glob(temp_glob(self.part(shard).name)):
             with contextlib.suppress(OSError):
                 if now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
                     tmp.unlink()
@@ -309,6 +233,6 @@ class OutputFolder:
 
     def remove_temps(self) -> None:
         """Every temporary file (after a merge: no writer of this run is left)."""
-        for tmp in self.path.glob(".*.tmp"):
+        for tmp in self.path.glob(temp_glob()):
             with contextlib.suppress(OSError):
                 tmp.unlink()

@@ -26,8 +26,8 @@ from dimtensor.analysis import buckingham_pi
 from dimtensor.equations import get_equation, get_equations, search_equations
 
 from batch.config import PiJob
-from batch.exits import ConfigError
-from batch.parts import Column
+from jobkit.errors import ConfigError
+from jobkit.parquet import Column
 from service.errors import ServiceError
 from service.units import parse_unit
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from batch.exits import ConfigError
+from jobkit.errors import ConfigError
 
 __all__ = ["Shard", "shard_count", "shards_to_run"]
 

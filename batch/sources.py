@@ -20,17 +20,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from batch.exits import ConfigError, InputDataError
-from batch.parts import Column
+from jobkit.errors import ConfigError, InputDataError
+from jobkit.parquet import PRE_BUFFER, Column
 
-__all__ = ["PRE_BUFFER", "Source", "open_source"]
+__all__ = ["Source", "open_source"]
 
 CSV_BLOCK_BYTES = 1 << 22
-# pyarrow's ParquetFile defaults to pre_buffer=True, which keeps every column chunk it has
-# read until the file is closed: iter_batches over a 10M-row file held 320 MB more at the end
-# than at the start (pa.total_allocated_bytes, pyarrow 25). Without it memory stays at one
-# row group. Measured with python -m bench.batch (docs/performance.md).
-PRE_BUFFER = False
 
 
 class Source:

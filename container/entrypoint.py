@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -17,6 +16,8 @@ from typing import NoReturn
 from pydantic import ValidationError
 
 from container.accelerator import AcceleratorMissingError, AcceleratorSettings, describe_device
+from jobkit.exits import ExitCode
+from jobkit.logs import configure_logging
 
 __all__ = ["COMMANDS", "main"]
 
@@ -30,31 +31,27 @@ USAGE = (
     "usage: dimtensor {serve [gunicorn options] | batch run|merge|validate CONFIG "
     "| train run|validate|launch CONFIG}"
 )
-EXIT_USAGE = 2  # the jobs' exit code for a refused configuration (batch/exits.py)
-
-
-def _log(level: str, message: str) -> None:
-    """One line in the jobs' log format (UTC time, level, message) on stderr."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-    sys.stderr.write(f"{stamp}Z {level} dimtensor: {message}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Check the device, then exec the chosen workload; returns only on a refusal."""
+    """Check the device, then exec the chosen workload; returns only on a refusal (exit 2,
+    the code a Job's ``podFailurePolicy`` fails the Job on: a retry would be refused alike)."""
+    log = configure_logging("dimtensor")  # the jobs' log line
     args = list(sys.argv[1:] if argv is None else argv)
     command, rest = (args[0], args[1:]) if args else ("serve", [])
     if command in ("-h", "--help"):
         sys.stdout.write(f"{USAGE}\n")
         return 0
     if command not in COMMANDS:
-        _log("ERROR", f"unknown command {command!r}: expected one of {', '.join(COMMANDS)}")
+        known = ", ".join(COMMANDS)
+        log.error("dimtensor: unknown command %r: expected one of %s", command, known)
         sys.stderr.write(f"{USAGE}\n")
-        return EXIT_USAGE
+        return ExitCode.CONFIG
     try:
-        _log("INFO", f"device: {describe_device(AcceleratorSettings())}")
+        log.info("dimtensor: device: %s", describe_device(AcceleratorSettings()))
     except (AcceleratorMissingError, ValidationError) as exc:
-        _log("ERROR", str(exc).replace("\n", "; "))
-        return EXIT_USAGE
+        log.error("dimtensor: %s", str(exc).replace("\n", "; "))
+        return ExitCode.CONFIG
     return _hand_over(COMMANDS[command], rest)
 
 

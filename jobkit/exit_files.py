@@ -6,8 +6,9 @@
 - the exit-code tables of docs/batch.md, docs/training.md and docs/loadtests.md, between
   ``<!-- exit codes: ... -->`` and ``<!-- end exit codes -->``.
 
-``python -m jobkit.exits write`` rewrites them (``make generate``); ``check`` lists the stale
-ones and exits 1; ``markdown CMD...`` and ``pod-failure-policy CMD CONTAINER`` print one part.
+``python -m jobkit.exits write`` rewrites them (``make generate``); with ``--check`` it writes
+nothing, names the stale ones and exits 1. ``markdown CMD...`` and ``pod-failure-policy CMD
+CONTAINER`` print one part.
 tests/jobkit/test_exit_files.py fails when a file disagrees with the table.
 """
 
@@ -59,7 +60,7 @@ DISRUPTION = {
     "action": "Ignore",
     "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
 }
-DISRUPTION_NOTE = "preemption, eviction, drain, node loss: not counted, the replacement resumes"
+DISRUPTION_NOTE = "preemption, eviction, drain, node loss: not counted"
 _BEGIN = "<!-- exit codes: generated from jobkit/exits.py by `python -m jobkit.exits write` -->"
 _END = "<!-- end exit codes -->"
 _DOC_BLOCK = re.compile(re.escape(_BEGIN) + r"\n.*?" + re.escape(_END), re.S)
@@ -91,7 +92,7 @@ def _policy_yaml(command: Command, container: str, indent: int, notes: bool) -> 
         f'{pad}        status: "True"',
     ]
     for row in _ruled(command):
-        note = f"  # exit {int(row.code)}: {row.job}" if notes else ""
+        note = f"  # exit {int(row.code)} ({row.name}): {row.job}" if notes else ""
         lines += [
             f"{pad}  - action: {row.action}{note}",
             f"{pad}    onExitCodes:",
@@ -150,14 +151,20 @@ def markdown(commands: Sequence[Command]) -> str:
     lines = ["| code | meaning | exited by |", "|---|---|---|"]
     for row in rows:
         mine = [c for c in commands if c in row.commands]
-        texts = {row.meaning_for(c) for c in mine}
-        if len(texts) == 1:
-            meaning = texts.pop()
+        said: dict[str, list[Command]] = {}
+        for command in mine:
+            said.setdefault(row.meaning_for(command), []).append(command)
+        if len(said) == 1:
+            (meaning,) = said
         else:
-            meaning = "; ".join(f"`{c}`: {row.meaning_for(c)}" for c in mine)
-        who = ", ".join(f"`{c}`" for c in mine)
+            meaning = "; ".join(f"{_names(who)}: {text}" for text, who in said.items())
+        who = _names(mine)
         lines.append(f"| {int(row.code)} | {meaning} | {who} |")
     return "\n".join(lines) + "\n"
+
+
+def _names(commands: Sequence[Command]) -> str:
+    return ", ".join(f"`{c}`" for c in commands)
 
 
 def _union(commands: Sequence[Command]) -> list[Row]:
@@ -211,22 +218,22 @@ def write() -> list[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobkit.exits", description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
-    sub.add_parser("write", help="rewrite the chart template, the examples and the docs")
-    sub.add_parser("check", help="list the generated files that disagree with the table")
+    rewrite = sub.add_parser("write", help="rewrite the chart template, examples and docs")
+    rewrite.add_argument("--check", action="store_true", help="write nothing; exit 1 if stale")
     table = sub.add_parser("markdown", help="print the exit-code table of commands")
     table.add_argument("commands", nargs="+", choices=COMMANDS)
     policy = sub.add_parser("pod-failure-policy", help="print a Job's podFailurePolicy")
     policy.add_argument("command", choices=get_args(Command))
     policy.add_argument("container")
     args = parser.parse_args(argv)
-    if args.what == "write":
-        for path in write():
-            print(f"wrote {path.relative_to(ROOT)}")
-    elif args.what == "check":
+    if args.what == "write" and args.check:
         old = stale()
         for path in old:
             print(f"stale: {path.relative_to(ROOT)} (python -m jobkit.exits write)")
         return 1 if old else 0
+    if args.what == "write":
+        for path in write():
+            print(f"wrote {path.relative_to(ROOT)}")
     elif args.what == "markdown":
         sys.stdout.write(markdown(args.commands))
     else:

@@ -33,6 +33,9 @@ COMMANDS: tuple[Command, ...] = (
     "hpa_check",
     "client",
 )
+#: The commands whose crashes and refusals are their own (Locust's are Locust's: the locustfile
+#: sets only the verdict).
+_OWN_CODES: tuple[Command, ...] = tuple(c for c in COMMANDS if c != "locust")
 #: What a Job's ``podFailurePolicy`` does with a code (None: no rule, the failure is counted
 #: against the backoff limit, or the Job never sees the code).
 Action = Literal["FailJob", "FailIndex", "Ignore"]
@@ -56,12 +59,14 @@ class ExitCode(IntEnum):
 
 @dataclass(frozen=True)
 class Row:
-    """One code: what it means, what a Job does with it, and which commands exit with it.
+    """One code: what it means, what a Job does with it (``action``, the ``podFailurePolicy``
+    rule, and ``job``, why or what happens without a rule), and which commands exit with it.
 
     ``detail`` words the meaning for one command where that command says more (where a
     stop happens, what was refused)."""
 
     code: ExitCode
+    name: str
     meaning: str
     job: str
     commands: tuple[Command, ...]
@@ -75,8 +80,9 @@ class Row:
 TABLE: tuple[Row, ...] = (
     Row(
         ExitCode.OK,
+        "done",
         "done (or nothing left to do); a verdict tool: every objective met",
-        "the pod (the index) succeeds",
+        "the pod succeeds",
         COMMANDS,
         detail={
             "batch": "done (or nothing left to do)",
@@ -90,40 +96,46 @@ TABLE: tuple[Row, ...] = (
     ),
     Row(
         ExitCode.CRASH,
+        "crash",
         "crash: an unexpected error, with its traceback",
         "counted: retried up to the Job's backoff limit",
-        COMMANDS,
+        _OWN_CODES,
     ),
     Row(
         ExitCode.CONFIG,
+        "config error",
         "config error: the config, the environment or the arguments cannot run; refused "
         "before any work, nothing written",
-        "`FailJob`: every attempt would fail alike",
-        COMMANDS,
+        "every attempt would fail alike",
+        _OWN_CODES,
         "FailJob",
         detail={
             "train": "config error: refused before the first step, nothing written",
             "entrypoint": "unknown command, or the device the settings require is missing",
             "slo": "bad arguments or SLO file",
-            "hpa_check": "bad arguments, or the cluster objects are not what the check needs",
+            "hpa_check": "bad arguments, an HPA without a CPU target, or a recording or a "
+            "cluster it cannot read",
             "client": "bad arguments",
         },
     ),
     Row(
         ExitCode.INPUT,
+        "bad input rows",
         "input data error in this shard's rows (a non-finite value, a bad cell)",
-        "`FailIndex`: this shard fails, the others go on",
+        "this shard fails, the others go on",
         ("batch",),
         "FailIndex",
     ),
     Row(
         ExitCode.INCOMPLETE,
+        "shards incomplete",
         "`merge` refused: shards missing, incomplete or from another run",
         "(merge is not run by the Job)",
         ("batch",),
     ),
     Row(
         ExitCode.OBJECTIVE_MISSED,
+        "objective missed",
         "an objective was missed: the measurement is sound, the system under test is not",
         "(a load test's Job is not retried: its exit code is the verdict)",
         ("slo", "locust", "hpa_check"),
@@ -131,32 +143,37 @@ TABLE: tuple[Row, ...] = (
     ),
     Row(
         ExitCode.GENERATOR_SATURATED,
+        "load generator saturated",
         "the load generator's CPU was saturated: the numbers are not the server's",
         "(a load test's Job is not retried: its exit code is the verdict)",
         ("slo", "locust"),
     ),
     Row(
         ExitCode.GENERATOR_FAILED,
+        "load generator failed",
         "the load generator gave no measurement (Locust failed, no load was measured)",
         "(a load test's Job is not retried: its exit code is the verdict)",
         ("slo", "hpa_check"),
     ),
     Row(
         ExitCode.REFUSED,
+        "refused by the server",
         "the server refused the request (a problem report)",
         "(not run by a Job)",
         ("client",),
     ),
     Row(
         ExitCode.NO_ANSWER,
+        "no answer",
         "the server could not be reached, or gave no usable answer",
         "(not run by a Job)",
         ("client",),
     ),
     Row(
         ExitCode.INTERRUPTED,
+        "stopped by a signal",
         "stopped by SIGTERM or SIGINT at a clean boundary; the replacement resumes",
-        "`Ignore`: not counted, the replacement pod resumes",
+        "not counted, the replacement pod resumes",
         ("batch", "train"),
         "Ignore",
         detail={

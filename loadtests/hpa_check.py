@@ -21,8 +21,9 @@ rate is half of what ``minReplicas`` pods serve at the target, so it must not sc
 
 Replay, no cluster: ``python -m loadtests.hpa_check --replay DIR`` judges ``DIR/hpa.json``
 and ``DIR/timeline.csv`` (and ``DIR/plan.json`` when present) the same way, and draws the
-plot. Exit codes: 0 every criterion holds, 1 one does not, 2 bad arguments or inputs
-(no CPU target, missing files), 4 the load generator failed.
+plot. Exit codes (the project's one table, ``jobkit.exits``): 0 every criterion holds, 5 one
+does not, 2 bad arguments or inputs (no CPU target, missing files), 7 the load generator
+failed, 1 a crash.
 
 kubectl, not the Kubernetes Python client: the same kubeconfig, contexts and credential
 plugins as the user's own ``kubectl``, no extra dependencies, and a stand-in executable can
@@ -42,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobkit.exits import ExitCode
 from loadtests.hpa_model import HpaSpec, scale_up_steps
 from loadtests.hpa_plot import plot
 from loadtests.hpa_verdict import (
@@ -58,8 +60,6 @@ from loadtests.hpa_verdict import (
 from loadtests.local import locust_argv
 
 __all__ = ["Kube", "Plan", "interval", "main", "pods_worth", "replay"]
-
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_LOAD = 0, 1, 2, 4
 
 
 class Kube:
@@ -203,7 +203,7 @@ def _report(criteria: list[Criterion]) -> int:
         print(c.line())
     ok = all(c.ok for c in criteria)
     print("PASS: every criterion holds" if ok else "FAIL: see the lines above")
-    return EXIT_PASS if ok else EXIT_FAIL
+    return ExitCode.OK if ok else ExitCode.OBJECTIVE_MISSED
 
 
 def replay(folder: Path, out: Path, args: argparse.Namespace) -> int:
@@ -213,13 +213,13 @@ def replay(folder: Path, out: Path, args: argparse.Namespace) -> int:
         rows = read_timeline(folder / "timeline.csv")
     except (OSError, ValueError) as exc:
         print(f"hpa_check: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.CONFIG
     plan_path = folder / "plan.json"
     recorded = json.loads(plan_path.read_text(encoding="utf-8")) if plan_path.is_file() else {}
     spec = HpaSpec.from_object(hpa)
     if spec.cpu_target_percent is None:
         print("hpa_check: the HPA has no CPU utilisation target", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.CONFIG
     expect = _expectation(args, spec, rows, recorded)
     if expect is None:
         print(
@@ -227,7 +227,7 @@ def replay(folder: Path, out: Path, args: argparse.Namespace) -> int:
             "phase reports CPU utilisation",
             file=sys.stderr,
         )
-        return EXIT_USAGE
+        return ExitCode.CONFIG
     timing = _timing(args, recorded.get("timing"))
     criteria = judge(hpa, rows, expect, timing)
     png = plot(rows, spec, expect, out / "hpa-check.png", f"HPA check replay: {folder.name}")
@@ -257,7 +257,7 @@ def live(args: argparse.Namespace) -> int:
     spec = HpaSpec.from_object(hpa)
     if spec.cpu_target_percent is None:
         print("hpa_check: the HPA has no CPU utilisation target", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.CONFIG
     deployment_name = hpa["spec"]["scaleTargetRef"]["name"]
     timing = _timing(args)
     plan = _plan(args, spec, timing)
@@ -298,7 +298,7 @@ def live(args: argparse.Namespace) -> int:
     (out / "plan.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     if not rows:
         print(f"hpa_check: no load was measured; see {out / 'locust.log'}", file=sys.stderr)
-        return EXIT_LOAD
+        return ExitCode.GENERATOR_FAILED
     expect = Expectation(spec.min_replicas, plan.expected_high, plan.source)
     criteria = judge(hpa, rows, expect, timing)
     plot(rows, spec, expect, out / "hpa-check.png", f"HPA check: {args.hpa}")
@@ -454,13 +454,13 @@ def main(argv: list[str] | None = None) -> int:
         return replay(args.replay, args.out or Path("out/hpa-replay"), args)
     if not args.url:
         print("hpa_check: --url is required against a cluster (or --replay DIR)", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.CONFIG
     args.out = args.out or Path("out/hpa-check")
     try:
         return live(args)
     except RuntimeError as exc:
         print(f"hpa_check: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.CONFIG
 
 
 if __name__ == "__main__":

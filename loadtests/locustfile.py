@@ -28,8 +28,9 @@ user-rps as long as a request takes less than 1/user-rps.
 
 SLO gate (the ``quitting`` listener, on the master or the single local runner): with any of
 ``--slo-max-failure-ratio``, ``--slo-p95-ms``, ``--slo-p99-ms``, ``--slo-min-rps`` set, it
-prints one line per objective and sets the exit code (0 all met, 1 one missed, 3 the
-generator's CPU was saturated so the numbers are not the server's). ``--verdict-file``
+prints one line per objective and sets the exit code (0 all met, 5 one missed, 6 the
+generator's CPU was saturated so the numbers are not the server's: rows of the project's exit
+table, ``jobkit.exits``, copied here because this file runs alone). ``--verdict-file``
 writes the same as JSON. ``--timeline-file`` appends a JSON line every second with the
 cumulative counts and response-time histogram (what ``hpa_check`` turns into its timeline).
 An API key (``--api-key`` or ``LOCUST_API_KEY``) is sent as ``Authorization: Bearer``.
@@ -54,8 +55,9 @@ from locust import FastHttpUser, LoadTestShape, events, task
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-EXIT_SLO_MISSED = 1
-EXIT_GENERATOR_SATURATED = 3
+# jobkit.exits.ExitCode's numbers (tests/loadtests/test_exit_codes.py keeps them equal).
+EXIT_OBJECTIVE_MISSED = 5
+EXIT_GENERATOR_SATURATED = 6
 PROBLEM_JSON = "application/problem+json"
 
 SPEEDS = (("m/s", 1.0), ("km/h", 3.6), ("mph", 2.2369362920544), ("kn", 1.9438444924406))
@@ -518,7 +520,7 @@ def slo_verdict(environment: Environment) -> dict[str, Any]:
     code = (
         EXIT_GENERATOR_SATURATED
         if saturated
-        else (0 if all(o["met"] for o in objectives) else EXIT_SLO_MISSED)
+        else (0 if all(o["met"] for o in objectives) else EXIT_OBJECTIVE_MISSED)
     )
     return {
         "requests": total.num_requests,

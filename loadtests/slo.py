@@ -11,9 +11,10 @@ with as many Locust processes as it has cores, and writes into ``--out``:
   generator's and server's CPU, the server's memory and every request kind's figures;
 - ``server/server.log``.
 
-Exit codes: 0 every objective met; 1 one missed; 2 the SLO file or a flag is wrong; 3 the load
-generator's CPU was saturated (above ``generator.max_cpu_percent`` in one process), so the
-numbers are not the server's and no verdict is given; 4 Locust failed without a verdict.
+Exit codes (the project's one table, ``jobkit.exits``): 0 every objective met; 5 one missed; 2
+the SLO file or a flag is wrong; 6 the load generator's CPU was saturated (above
+``generator.max_cpu_percent`` in one process), so the numbers are not the server's and no
+verdict is given; 7 Locust failed without a verdict; 1 a crash.
 ``--url`` runs the same load and gates against a server that is already running (a
 port-forward or an ingress), without starting one.
 """
@@ -38,12 +39,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness.cpu import CpuWatch
 from harness.procs import rss_mib
 from harness.server import Server
+from jobkit.exits import ExitCode
 from loadtests.local import locust_argv, serve, split_cores
 
 __all__ = ["SloFile", "load_slo_file", "main", "run"]
 
 DEFAULT_SLO = Path(__file__).with_name("slo.yaml")
-EXIT_MET, EXIT_MISSED, EXIT_USAGE, EXIT_SATURATED, EXIT_LOCUST = 0, 1, 2, 3, 4
 OBJECTIVE_TEXT = {
     "max_failure_ratio": "failed / all requests at most",
     "p95_ms": "p95 latency at most (ms)",
@@ -230,9 +231,9 @@ def _report(
 def _exit_code(slo: SloFile, report: dict[str, Any]) -> int:
     verdict = report["verdict"]
     if report["generator_cpu_busiest_percent"] > slo.generator.max_cpu_percent:
-        return EXIT_SATURATED
+        return ExitCode.GENERATOR_SATURATED
     if verdict is None:
-        return EXIT_LOCUST
+        return ExitCode.GENERATOR_FAILED
     return int(verdict["exit_code"])
 
 
@@ -315,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             slo.generator.processes = args.processes
     except (OSError, ValidationError, yaml.YAMLError) as exc:
         print(f"slo: {args.slo}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.CONFIG
     code, report = run(slo, args.out, url=args.url)
     for o in (report["verdict"] or {}).get("objectives", []):
         mark = "met" if o["met"] else "MISSED"
@@ -324,12 +325,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     busiest = report["generator_cpu_busiest_percent"]
     print(f"load generator: busiest process {busiest:.0f} % of a core")
-    if code == EXIT_SATURATED:
+    if code == ExitCode.GENERATOR_SATURATED:
         print(
             "FAILED: the load generator's CPU was saturated; the numbers are not the "
             "server's (more cores or processes for Locust, or less load)"
         )
-    elif code == EXIT_LOCUST:
+    elif code == ExitCode.GENERATOR_FAILED:
         print(
             f"FAILED: Locust exited {report['locust_exit_code']} without a verdict; see "
             f"{args.out / 'locust.log'}"

@@ -9,8 +9,9 @@ list (a batch of rows, optionally in brackets). Answers print as a table whose h
 carry the units. ``--url`` and ``--api-key`` default to ``$DIMTENSOR_SERVE_URL`` and
 ``$DIMTENSOR_SERVE_API_KEY``.
 
-Exit codes: 0 done (``ready``: ready); 1 the server refused (its problem on stderr;
-``ready``: not ready); 2 a bad command line; 3 no answer (could not connect, timed out).
+Exit codes (rows of the project's one table, ``jobkit.exits``): 0 done (``ready``: ready); 8
+the server refused (its problem on stderr; ``ready``: not ready); 2 a bad command line; 9 no
+answer (could not connect, timed out); 1 a crash.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from jobkit.exits import ExitCode
 from service.client._client import Client
 from service.client._errors import ClientError, ServerError, TransportError
 from service.client._models import ModelInfo, TensorSpec
 
 __all__ = ["main", "parse_quantity", "parser"]
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_ANSWER = 0, 1, 2, 3
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _QUANTITY = re.compile(rf"\s*\[?\s*({_NUMBER}(?:\s*,\s*{_NUMBER})*)\s*\]?\s*(.*)", re.DOTALL)
 _EXAMPLE = (
@@ -95,16 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(client, args)
     except ServerError as exc:
         print(f"{exc.status} {exc.kind}: {exc.detail}", file=sys.stderr)
-        return EXIT_REFUSED
+        return ExitCode.REFUSED
     except TransportError as exc:
         print(f"dimtensor-serve-client: no answer: {exc}", file=sys.stderr)
-        return EXIT_NO_ANSWER
+        return ExitCode.NO_ANSWER
     except ClientError as exc:  # an answer it cannot read or trust
         print(f"dimtensor-serve-client: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+        return ExitCode.REFUSED
     except (ValueError, TypeError) as exc:  # the command line's values
         print(f"dimtensor-serve-client: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.CONFIG
 
 
 def _run(client: Client, args: argparse.Namespace) -> int:
@@ -129,10 +130,10 @@ def _run(client: Client, args: argparse.Namespace) -> int:
         print(f"{_numbers(np.asarray(converted.data))} {converted.unit.symbol}")
     elif not client.ready():
         print("not ready")
-        return EXIT_REFUSED
+        return ExitCode.REFUSED
     else:
         print("ready")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _pair(text: str, role: str, read: Any, optional: bool = False) -> tuple[str, Any]:

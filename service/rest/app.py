@@ -1,4 +1,4 @@
-"""The application factory: settings -> repository -> data plane -> doors -> route table.
+"""The application factory: settings -> the core (``service.core``) -> doors -> route table.
 
 ``create_app()`` is what gunicorn imports in each worker (``service.rest.app:create_app()``)
 and what tests call with their own settings or repository. Models load here, before the
@@ -18,15 +18,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
-import torch
 from fastapi import FastAPI
 
 from service import __version__
 from service.batching import Batcher, BatchPolicy
-from service.dataplane import DataPlane
+from service.core import build_dataplane
 from service.logs import AccessLog, configure_logging
 from service.metrics import Metrics, mount_metrics, use_storage
-from service.models import ModelRepository, default_repository_path
+from service.models import ModelRepository
 from service.rest.native.door import NativeDoor
 from service.rest.native.health import HealthDoor
 from service.rest.native.units import UnitsDoor
@@ -68,24 +67,13 @@ def create_app(
     if not logging.getLogger().handlers:  # gunicorn's logconfig (or pytest) may own logging
         configure_logging(settings.log_level)
     api_keys = settings.load_api_keys() if settings.auth_enabled else None
-    torch.set_num_threads(settings.torch_threads)
-    if repository is None:
-        root = settings.model_repository or default_repository_path()
-        repository = ModelRepository.load(root, trusted=settings.model_repository_trusted)
-    _warn_failed(repository)
     use_storage(settings.prometheus_multiproc_dir)
     metrics = Metrics()
-    metrics.set_models(repository.statuses())
-    dataplane = DataPlane(
-        repository,
-        observer=metrics,
-        default_model=settings.default_model,
-        max_unit_length=settings.max_unit_length,
-        max_rows=settings.max_rows,
-        batcher=_batcher(settings),
-        inline_rows=settings.inline_rows,
-        domain_policy=settings.domain_policy,
+    dataplane = build_dataplane(
+        settings, repository=repository, observer=metrics, batcher=_batcher(settings)
     )
+    _warn_failed(dataplane.repository)
+    metrics.set_models(dataplane.repository.statuses())
     table = RouteTable(
         [
             HealthDoor(dataplane),

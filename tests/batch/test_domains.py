@@ -10,8 +10,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from batch.exits import ExitCode
 from batch.merge import MERGED, SUMMARY
+from jobkit.exits import ExitCode
 
 from .conftest import cli, rows_of, write_config
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from batch.config import BatchSettings
-from batch.exits import ExitCode
+from jobkit.exits import rows_for
 from tests.batch.conftest import REPO, cli
 
 EXAMPLES = sorted((REPO / "examples" / "batch").glob("*.yaml"))
@@ -45,7 +45,7 @@ def test_the_docs_table_lists_every_environment_variable() -> None:
 
 def test_the_docs_table_lists_every_exit_code() -> None:
     rows = {int(code) for code in re.findall(r"^\| (\d+) \| ", DOC, re.M)}
-    assert rows == {int(code) for code in ExitCode}
+    assert rows == {int(row.code) for row in rows_for("batch")}
 
 
 def test_the_readme_batch_path_runs_as_written(

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from batch.exits import ExitCode
+from jobkit.exits import ExitCode
 from tests.batch.conftest import cli, process, rows_of, write_config
 
 pytestmark = pytest.mark.slow

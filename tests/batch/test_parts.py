@@ -18,9 +18,9 @@ from dimtensor import DimArray
 
 from batch.config import config_hash, load_config
 from batch.dimarrays import read_dimarrays
-from batch.exits import ExitCode
 from batch.merge import MERGED, SUMMARY
 from batch.parts import METADATA_KEY
+from jobkit.exits import ExitCode
 from service import __version__
 from tests.batch.conftest import PROJECTILE_SWEEP, cli, rows_of, write_config
 

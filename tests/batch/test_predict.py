@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from anyio.from_thread import start_blocking_portal
 
-from batch.exits import ExitCode
+from jobkit.exits import ExitCode
 from service.models import ModelRepository
 from service.rest.app import create_app
 from service.settings import Settings

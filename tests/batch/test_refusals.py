@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from batch.exits import ExitCode
+from jobkit.exits import ExitCode
 from tests.batch.conftest import MONTE_CARLO, PROJECTILE_SWEEP, cli, write_config
 
 

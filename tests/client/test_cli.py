@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.ports import free_port
+from jobkit.exits import ExitCode
 from service.client._cli import parse_quantity
 from tests.client.conftest import KEY
 from tests.support.servers import ServerProcess
@@ -121,14 +122,14 @@ def test_the_other_verbs(server: ServerProcess) -> None:
 @pytest.mark.slow
 def test_refusals_and_exit_codes(server: ServerProcess) -> None:
     wrong = run(server.url, "predict", "projectile", "speed=72kg", "angle=45deg", "g=9.81m/s^2")
-    assert wrong.returncode == 1
+    assert wrong.returncode == ExitCode.REFUSED
     assert wrong.stderr.startswith("422 dimension-mismatch: input 'speed'")
     no_key = run(server.url, "models", key="")
-    assert no_key.returncode == 1
+    assert no_key.returncode == ExitCode.REFUSED
     assert no_key.stderr.startswith("401 unauthorized")
     no_unit = run(server.url, "predict", "projectile", "speed=72")
-    assert no_unit.returncode == 2
+    assert no_unit.returncode == ExitCode.CONFIG
     assert "needs its unit" in no_unit.stderr
     nobody = run(f"http://127.0.0.1:{free_port()}", "ready")
-    assert nobody.returncode == 3
+    assert nobody.returncode == ExitCode.NO_ANSWER
     assert "could not connect" in nobody.stderr

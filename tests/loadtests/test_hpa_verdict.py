@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from jobkit.exits import ExitCode
 from loadtests.hpa_verdict import (
     COLUMNS,
     Criterion,
@@ -101,7 +102,7 @@ def test_calibration_reads_the_per_pod_rate_from_the_first_low_phase() -> None:
     assert calibrate(rows, 65) == pytest.approx(270, rel=0.01)
 
 
-def test_the_checked_in_timelines_have_the_issue_columns() -> None:
+def test_the_checked_in_timelines_have_the_timeline_columns_and_both_phases() -> None:
     for folder in sorted(p for p in TIMELINES.iterdir() if p.is_dir()):
         header = (folder / "timeline.csv").read_text(encoding="utf-8").splitlines()[0]
         assert header == ",".join(COLUMNS)
@@ -144,7 +145,7 @@ def test_replay_of_the_real_cluster_recording_passes(tmp_path: Path) -> None:
 def test_replay_of_the_real_cluster_held_recording_fails_on_scale_out(tmp_path: Path) -> None:
     # the same run with maxReplicas equal to minReplicas: the HPA could not scale
     result = replay(LIVE / "held", tmp_path)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == ExitCode.OBJECTIVE_MISSED, result.stdout + result.stderr
     assert "FAIL reaches 3 ready: at most 1 ready in this high phase" in result.stdout
     assert "replicas never rose above 1 in this high phase" in result.stdout
 
@@ -152,14 +153,14 @@ def test_replay_of_the_real_cluster_held_recording_fails_on_scale_out(tmp_path: 
 def test_replay_of_the_recorded_under_scaled_timeline_fails(tmp_path: Path) -> None:
     # recorded with the older N - 0.5 high rate: 3 pods sat inside the 10 % tolerance
     result = replay(TIMELINES / "standin-recorded-underscaled", tmp_path)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == ExitCode.OBJECTIVE_MISSED, result.stdout + result.stderr
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAIL ")]
     assert [line.split(":")[0] for line in failed] == ["FAIL reaches 4 ready"]
 
 
 def test_replay_of_the_hand_made_failing_timeline_fails(tmp_path: Path) -> None:
     result = replay(TIMELINES / "handmade-late-and-lossy", tmp_path)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == ExitCode.OBJECTIVE_MISSED, result.stdout + result.stderr
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAIL ")]
     assert [line.split(":")[0] for line in failed] == [
         "FAIL scale-out after the step at 180-195 s",
@@ -180,7 +181,7 @@ def test_replay_without_a_plan_calibrates_from_the_timeline(tmp_path: Path) -> N
 def test_expect_overrides_the_recorded_plan(tmp_path: Path) -> None:
     folder = write(tmp_path / "in", build(Story()), chart_hpa(), PLAN)
     result = replay(folder, tmp_path / "out", "--expect", "6")
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.OBJECTIVE_MISSED
     assert "FAIL reaches 6 ready" in result.stdout
 
 
@@ -189,14 +190,14 @@ def test_replay_refuses_a_timeline_with_other_columns(tmp_path: Path) -> None:
     text = (folder / "timeline.csv").read_text(encoding="utf-8")
     (folder / "timeline.csv").write_text(text.replace("p95_ms", "p95"), encoding="utf-8")
     result = replay(folder, tmp_path / "out")
-    assert result.returncode == 2
+    assert result.returncode == ExitCode.CONFIG
     assert "columns" in result.stderr
 
 
 def test_replay_refuses_an_hpa_without_a_cpu_target(tmp_path: Path) -> None:
     hpa = chart_hpa(metrics=[])
     folder = write(tmp_path / "in", build(Story()), hpa, PLAN)
-    assert replay(folder, tmp_path / "out").returncode == 2
+    assert replay(folder, tmp_path / "out").returncode == ExitCode.CONFIG
 
 
 def test_stories_are_what_they_say() -> None:

@@ -13,16 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loadtests.slo import (
-    DEFAULT_SLO,
-    EXIT_LOCUST,
-    EXIT_MISSED,
-    EXIT_SATURATED,
-    EXIT_USAGE,
-    SloFile,
-    _exit_code,
-    load_slo_file,
-)
+from jobkit.exits import ExitCode
+from loadtests.slo import DEFAULT_SLO, SloFile, _exit_code, load_slo_file
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +67,7 @@ def test_a_lax_slo_passes_with_every_report_and_the_documented_4xx(tmp_path: Pat
 def test_an_impossible_slo_fails_the_run(tmp_path: Path) -> None:
     impossible = {"p95_ms": 0.001, "min_rps": 1e9}
     result = run(slo_file(tmp_path, "impossible", impossible), tmp_path / "impossible")
-    assert result.returncode == EXIT_MISSED, result.stdout + result.stderr
+    assert result.returncode == ExitCode.OBJECTIVE_MISSED, result.stdout + result.stderr
     missed = [line for line in result.stdout.splitlines() if line.endswith("MISSED")]
     assert len(missed) == 2, result.stdout
     assert result.stdout.splitlines()[-1].startswith("FAIL")
@@ -91,7 +83,7 @@ def test_a_misspelt_key_is_refused_before_anything_starts(tmp_path: Path) -> Non
     path = tmp_path / "typo.yaml"
     path.write_text("objectives: {p95: 10}\n", encoding="utf-8")
     result = run(path, tmp_path / "typo")
-    assert result.returncode == EXIT_USAGE
+    assert result.returncode == ExitCode.CONFIG
     assert "p95" in result.stderr
     assert not (tmp_path / "typo").exists()
 
@@ -100,7 +92,8 @@ def test_a_saturated_generator_is_no_verdict() -> None:
     slo = SloFile.model_validate({"objectives": {"p95_ms": 10}})
     met = {"exit_code": 0, "objectives": []}
     assert _exit_code(slo, {"verdict": met, "generator_cpu_busiest_percent": 95.0}) == (
-        EXIT_SATURATED
+        ExitCode.GENERATOR_SATURATED
     )
     assert _exit_code(slo, {"verdict": met, "generator_cpu_busiest_percent": 50.0}) == 0
-    assert _exit_code(slo, {"verdict": None, "generator_cpu_busiest_percent": 5.0}) == EXIT_LOCUST
+    no_verdict = {"verdict": None, "generator_cpu_busiest_percent": 5.0}
+    assert _exit_code(slo, no_verdict) == ExitCode.GENERATOR_FAILED

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from training.exits import ExitCode
 
 from harness.ports import free_port
+from jobkit.exits import ExitCode
 from service.models import ModelRepository
 from tests.training.conftest import cli, final_weights, oscillator, process, write_config
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
+from jobkit.exits import ExitCode
 from service.models import ModelRepository
 from tests.training.conftest import OSCILLATOR, cli, example, oscillator, write_config
-from training.exits import ExitCode
 from training.tracking import METRICS
 
 HEAT = example(

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from jobkit.exits import ExitCode
 from tests.training.conftest import cli, final_weights, oscillator, process, write_config
 from training.checkpoints import MARKER, STATE, CheckpointStore
-from training.exits import ExitCode
 
 pytestmark = pytest.mark.slow
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from batch.cli import main as batch
+from jobkit.exits import ExitCode
 from service.dataplane import DataPlane, PredictRequest, QuantityIn
 from service.models import ModelRepository
 from service.units import parse_unit
 from tests.training.conftest import cli, write_config
-from training.exits import ExitCode
 from training.surrogate import pi_exponents
 
 

@@ -344,7 +344,7 @@ volumes:
   {{- end }}
 {{- end -}}
 
-{{/* Spec of the batch Job, shared by the one-off Job and the CronJob's jobTemplate: an Indexed Job, one index per shard, whose podFailurePolicy follows the CLI's exit codes (batch/exits.py). */}}
+{{/* Spec of the batch Job, shared by the one-off Job and the CronJob's jobTemplate: an Indexed Job, one index per shard, whose podFailurePolicy follows the exit table (jobkit/exits.py, rendered into _exits.tpl). */}}
 {{- define "dimtensor.batch.jobSpec" -}}
 {{- $b := .Values.batch -}}
 completionMode: Indexed
@@ -360,26 +360,7 @@ activeDeadlineSeconds: {{ $b.activeDeadlineSeconds }}
 ttlSecondsAfterFinished: {{ $b.ttlSecondsAfterFinished }}
 {{- end }}
 podFailurePolicy:
-  rules:
-    - action: Ignore
-      onPodConditions:
-        - type: DisruptionTarget
-          status: "True"
-    - action: FailJob
-      onExitCodes:
-        containerName: batch
-        operator: In
-        values: [2]
-    - action: FailIndex
-      onExitCodes:
-        containerName: batch
-        operator: In
-        values: [3]
-    - action: Ignore
-      onExitCodes:
-        containerName: batch
-        operator: In
-        values: [75]
+  {{- include "dimtensor.batch.podFailurePolicy" . | nindent 2 }}
 template:
   metadata:
     labels:
@@ -641,7 +622,7 @@ volumes:
   {{- end }}
 {{- end -}}
 
-{{/* Spec of the training Job: one pod (`dimtensor-train run`, or `launch` for several processes), or with nodes > 1 an Indexed Job of one pod per node whose index is torchrun's node rank; the podFailurePolicy follows the CLI's exit codes (2 FailJob, 75 Ignore). Call with (dict "context" $ "jobName" NAME). */}}
+{{/* Spec of the training Job: one pod (`dimtensor-train run`, or `launch` for several processes), or with nodes > 1 an Indexed Job of one pod per node whose index is torchrun's node rank; the podFailurePolicy follows the exit table (jobkit/exits.py, rendered into _exits.tpl: 2 FailJob, 75 Ignore). Call with (dict "context" $ "jobName" NAME). */}}
 {{- define "dimtensor.training.jobSpec" -}}
 {{- $ctx := .context -}}
 {{- $t := $ctx.Values.training -}}
@@ -662,21 +643,7 @@ activeDeadlineSeconds: {{ $t.activeDeadlineSeconds }}
 ttlSecondsAfterFinished: {{ $t.ttlSecondsAfterFinished }}
 {{- end }}
 podFailurePolicy:
-  rules:
-    - action: Ignore
-      onPodConditions:
-        - type: DisruptionTarget
-          status: "True"
-    - action: FailJob
-      onExitCodes:
-        containerName: training
-        operator: In
-        values: [2]
-    - action: Ignore
-      onExitCodes:
-        containerName: training
-        operator: In
-        values: [75]
+  {{- include "dimtensor.training.podFailurePolicy" $ctx | nindent 2 }}
 template:
   metadata:
     labels:
