@@ -1,12 +1,12 @@
 """Checkpoints that a kill at any moment cannot tear: the newest complete one is resumed.
 
 Layout: ``<checkpoint_dir>/step-00001500/state.pt`` and ``.../COMMITTED``. A checkpoint is
-written into a temporary folder (``.step-00001500.<host>-<pid>-<token>.tmp``), its file
-fsynced, the folder renamed into place and the parent fsynced; the commit marker (step,
-sha256 of ``state.pt``, the config's hash) is written last, atomically. On start the newest
-folder whose marker exists and whose ``state.pt`` matches the marker's sha256 is resumed;
-a folder without a marker, or with a mismatch, is torn and ignored (and removed by the
-next save). The ``keep`` newest complete checkpoints stay.
+written into a temporary folder (``jobkit.files``' one rule: ``.step-00001500.<host>-<pid>-
+<token>.tmp``), its file fsynced, the folder renamed into place and the parent fsynced; the
+commit marker (step, sha256 of ``state.pt``, the config's hash) is written last, atomically.
+On start the newest folder whose marker exists and whose ``state.pt`` matches the marker's
+sha256 is resumed; a folder without a marker, or with a mismatch, is torn and ignored (and
+removed by the next save). The ``keep`` newest complete checkpoints stay.
 
 ``state.pt`` is read with ``torch.load(weights_only=True)``: it holds tensors, numbers,
 strings and lists only (numpy's RNG state is stored as a list), so loading a checkpoint
@@ -21,17 +21,15 @@ import json
 import logging
 import os
 import re
-import secrets
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from batch.parts import atomic_write, fsync_dir, sha256_file
-from training.exits import ConfigError
+from jobkit.errors import ConfigError
+from jobkit.files import atomic_write, fsync_dir, is_temp, remove, sha256_file, temp_path
 
 __all__ = ["Checkpoint", "CheckpointStore"]
 
@@ -103,8 +101,7 @@ class CheckpointStore:
         """Write a checkpoint of `step`; returns its folder."""
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / f"step-{step:08d}"
-        token = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
-        tmp = self.folder / f".{final.name}.{token}.tmp"
+        tmp = temp_path(final)
         tmp.mkdir()
         try:
             buffer = io.BytesIO()
@@ -119,7 +116,7 @@ class CheckpointStore:
             tmp.rename(final)
             fsync_dir(self.folder)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove(tmp)
         marker = {"step": step, "sha256": digest, "config_sha256": self.config_sha256}
         atomic_write(final / MARKER, json.dumps(marker, sort_keys=True).encode() + b"\n")
         fsync_dir(final)
@@ -131,9 +128,9 @@ class CheckpointStore:
         done = self.complete()
         keep = {c.path for c in done[-self.keep :]}
         for path in self.folder.iterdir():
-            if path in keep or not (_NAME.match(path.name) or path.name.endswith(".tmp")):
+            if path in keep or not (_NAME.match(path.name) or is_temp(path)):
                 continue
-            if path.name.endswith(".tmp") and path.name.startswith(".step-"):
+            if is_temp(path) and path.name.startswith(".step-"):
                 continue  # another rank's or process's save in flight: not ours to remove
             with contextlib.suppress(OSError):
                 shutil.rmtree(path)

@@ -14,12 +14,11 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from batch.config import describe_errors, read_mapping
+from jobkit.config import Name, Strict, UnitText, load_document, load_environment
 from service.models.manifest import DomainSpec
-from training.exits import ConfigError
 
 __all__ = [
     "Export",
@@ -33,22 +32,14 @@ __all__ = [
     "load_settings",
 ]
 
-Name = Annotated[str, Field(min_length=1, max_length=128)]
-UnitText = Annotated[str, Field(min_length=1, max_length=256)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Quantity(_Strict):
+class Quantity(Strict):
     """A physical parameter: a value and its unit."""
 
     value: float = Field(allow_inf_nan=False)
     unit: UnitText
 
 
-class Network(_Strict):
+class Network(Strict):
     """The trained network: a Fourier-feature MLP inside a PINN's ansatz, an MLP (or the MLP
     of a Pi-group model) for a surrogate."""
 
@@ -60,7 +51,7 @@ class Network(_Strict):
     feature_scale: float = Field(1.0, gt=0, allow_inf_nan=False)
 
 
-class Export(_Strict):
+class Export(Strict):
     """Where the trained model goes: the next version of ``name`` in a model repository."""
 
     repository: Annotated[str, Field(min_length=1, max_length=4096)]
@@ -74,7 +65,7 @@ class Export(_Strict):
     )
 
 
-class PiSpec(_Strict):
+class PiSpec(Strict):
     """Explicit Pi groups and scales (exponent rows over the inputs), instead of the ones
     dimtensor's ``buckingham_pi`` finds: e.g. the pendulum's amplitude² (an even group)."""
 
@@ -83,7 +74,7 @@ class PiSpec(_Strict):
     constants: list[float] | None = None
 
 
-class _Train(_Strict):
+class _Train(Strict):
     steps: int = Field(ge=0, le=10_000_000, description="Adam steps.")
     lbfgs_steps: int = Field(500, ge=0, le=1_000_000, description="L-BFGS iterations after.")
     seed: int = Field(0, ge=0, lt=2**63)
@@ -145,19 +136,12 @@ class TrainSettings(BaseSettings):
 
 def load_settings() -> TrainSettings:
     """The environment overrides; a malformed one is a config error (exit 2)."""
-    try:
-        return TrainSettings()
-    except ValidationError as exc:
-        raise ConfigError("environment: " + describe_errors(exc, prefix="TRAIN_")) from None
+    return load_environment(TrainSettings)
 
 
 def load_config(path: Path) -> PinnJob | SurrogateJob:
     """Read and check one config file; every refusal is a :class:`ConfigError`."""
-    doc = read_mapping(path)
-    try:
-        return _ADAPTER.validate_python(doc)
-    except ValidationError as exc:
-        raise ConfigError(f"config {path}: " + describe_errors(exc)) from None
+    return load_document(path, _ADAPTER)
 
 
 def config_hash(config: PinnJob | SurrogateJob) -> str:

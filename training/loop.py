@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from jobkit.errors import Interruption
 from training.checkpoints import CheckpointStore
 from training.config import PinnJob, SurrogateJob
 from training.distributed import World
-from training.exits import Interruption
 from training.tracking import Tracker
 
 __all__ = ["Task", "run_steps"]
