@@ -496,8 +496,8 @@ async def test_mount_metrics_serves_the_exposition(monkeypatch: pytest.MonkeyPat
 
 def test_http_series_are_the_instrumentators() -> None:
     """Names, types, labels, buckets and help texts are those prometheus-fastapi-instrumentator's
-    ``metrics.default()`` defines (issue 3 asks for its HTTP metrics; dashboards were built
-    on them). The library is a test dependency only: its per-request middleware cost ~64 us."""
+    ``metrics.default()`` defines (the HTTP metrics the dashboards are built on). The library
+    is a test dependency only: its per-request middleware cost ~64 us."""
     from prometheus_fastapi_instrumentator import metrics as instrumentator
 
     theirs = CollectorRegistry()

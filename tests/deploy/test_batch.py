@@ -24,13 +24,12 @@ from tests.support.chart import (
     NAMESPACE,
     RELEASE,
     Render,
-    load_docs,
     merged_values,
     notes,
     render_with,
 )
 from tests.support.job_tiers import BATCH_TIER, only_container
-from tests.support.k8s import Doc, env, mounts, volume
+from tests.support.k8s import Doc, env, load_docs, mounts, volume
 from tests.support.tools import run, tool
 
 TIER = BATCH_TIER

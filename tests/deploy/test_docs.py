@@ -1,5 +1,6 @@
 """Docs stay complete: every value has a `## @param` line, the chart README's parameter
-table lists exactly those, and the deployment guide covers what the issue asks for."""
+table lists exactly those, and the deployment guide has a section on each topic an operator
+needs (prerequisites, GPUs, upgrades, batch and training jobs)."""
 
 from __future__ import annotations
 

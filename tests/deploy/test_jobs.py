@@ -27,14 +27,13 @@ from tests.support.chart import (
     SCENARIOS,
     Render,
     helm_template,
-    load_docs,
     merged_values,
     notes,
     render_with,
     scenario_values,
 )
 from tests.support.job_tiers import BATCH_TIER, FULLNAME, JOB_TIERS, TRAINING_TIER, JobTier
-from tests.support.k8s import Doc, env, mounts, volume
+from tests.support.k8s import Doc, env, load_docs, mounts, volume
 
 TIERS = pytest.mark.parametrize("tier", JOB_TIERS, ids=lambda t: t.name)
 TIER_SCENARIOS = pytest.mark.parametrize(

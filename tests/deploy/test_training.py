@@ -23,13 +23,12 @@ from tests.support.chart import (
     NAMESPACE,
     SCENARIOS,
     Render,
-    load_docs,
     merged_values,
     notes,
     render_with,
 )
 from tests.support.job_tiers import FULLNAME, TRAINING_TIER
-from tests.support.k8s import Doc, env, mounts, volume
+from tests.support.k8s import Doc, env, load_docs, mounts, volume
 
 TIER = TRAINING_TIER
 TRAINING_SCENARIOS = TIER.scenarios

@@ -65,7 +65,7 @@ def oip_pendulum(amplitudes: list[float], unit: str = "deg") -> dict[str, Any]:
 
 # (amplitudes sent, unit, the rows outside) -- the bound is 2.8 rad = 160.43 deg
 FLAGGED = [
-    (170, "deg", [0]),  # the request: one unbatched value
+    (170, "deg", [0]),  # one unbatched value, as a client sends it
     ([170], "deg", [0]),
     ([10, 170, 60, -170], "deg", [1, 3]),
     ([160, -160], "deg", []),  # inside, both signs

@@ -1,4 +1,4 @@
-"""Zero dropped requests when the server stops under keep-alive load (issue 16).
+"""Zero dropped requests when the server stops under keep-alive load.
 
 Real gunicorn, 2 workers, 16 httpx clients each holding one keep-alive connection and
 posting ``/predict`` back to back; once every client has been answered on its connection,
@@ -7,7 +7,7 @@ side, with httpcore's trace of the request (did it open a TCP connection?):
 
 - answered: a response came back (any status other than 200 is listed apart, as bad);
 - dropped: sent on a connection the server had already answered on, and the connection
-  ended under it (``RemoteProtocolError``, a reset): what the issue forbids;
+  ended under it (``RemoteProtocolError``, a reset): what must never happen;
 - refused: the connection could not be made (the listener is closed): fine;
 - lost in the backlog: a new connection that ended before an answer. The kernel resets
   the connections still queued on a listener when the last process closes it; the drain

@@ -207,7 +207,7 @@ def quota(how: str) -> int | None:
 def test_an_idle_connection_gets_one_more_answer_then_is_closed(
     default_repository: ModelRepository, how: str, http: str
 ) -> None:
-    """The race of issue 16: uvicorn closed idle keep-alive connections the moment it
+    """The keep-alive race: uvicorn closed idle keep-alive connections the moment it
     stopped, under a request the client may just have sent. The drain keeps an idle
     connection for the idle grace, answers what comes with ``Connection: close``, closes
     it after that answer, and exits once it is gone (no deadline is set here)."""

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobkit.exits import Command
 from tests.support.chart import CHART, RELEASE, SCENARIOS, merged_values
 from tests.support.jobs import BATCH, TRAINING, Job
 from tests.support.k8s import Doc
@@ -53,7 +54,7 @@ class JobTier:
     # against the Job's backoff limit)
     exit_codes: dict[int, tuple[str, str | None]]
     rule_order: tuple[int, ...]  # the exit codes of the rules after DisruptionTarget, in order
-    command: str  # the CLI's name in jobkit's exit table
+    command: Command  # the CLI's name in jobkit's exit table
     not_from_pods: frozenset[str]  # codes of the CLI that a pod of the Job never ends with
     config_file: str
     claim_mount: str  # the claim the tier writes to

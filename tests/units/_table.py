@@ -402,7 +402,7 @@ TABLE: list[Row] = [
     Row("mCi", FREQ, 37 * 10**6),
     Row("rem", DOSE, Fraction(1, 100)),
     Row("mrem", DOSE, Fraction(1, 10**5)),
-    # --- prefix symbols on spelled-out names, as pint reads them (issue 15) ---
+    # --- prefix symbols on spelled-out names, as pint reads them ---
     Row("kohm", OHM, 1000),
     Row("Mohm", OHM, 10**6),
     Row("mohm", OHM, Fraction(1, 1000)),
