@@ -12,8 +12,9 @@ import pytest
 
 from batch.merge import MERGED, SUMMARY
 from jobkit.exits import ExitCode
+from tests.support.jobs import BATCH, rows_of
 
-from .conftest import cli, rows_of, write_config
+cli, write_config = BATCH.cli, BATCH.write_config
 
 PENDULUM_SWEEP: dict[str, Any] = {
     "kind": "sweep",

@@ -12,7 +12,10 @@ import pytest
 
 from batch.config import BatchSettings
 from jobkit.exits import rows_for
-from tests.batch.conftest import REPO, cli
+from tests.support.jobs import BATCH
+from tests.support.paths import REPO
+
+cli = BATCH.cli
 
 EXAMPLES = sorted((REPO / "examples" / "batch").glob("*.yaml"))
 DOC = (REPO / "docs" / "batch.md").read_text()

@@ -15,7 +15,9 @@ import pyarrow as pa
 import pytest
 
 from jobkit.exits import ExitCode
-from tests.batch.conftest import cli, process, rows_of, write_config
+from tests.support.jobs import BATCH, rows_of
+
+cli, process, write_config = BATCH.cli, BATCH.process, BATCH.write_config
 
 pytestmark = pytest.mark.slow
 

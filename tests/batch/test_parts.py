@@ -22,7 +22,9 @@ from batch.merge import MERGED, SUMMARY
 from batch.parts import METADATA_KEY
 from jobkit.exits import ExitCode
 from service import __version__
-from tests.batch.conftest import PROJECTILE_SWEEP, cli, rows_of, write_config
+from tests.support.jobs import BATCH, PROJECTILE_SWEEP, rows_of
+
+cli, write_config = BATCH.cli, BATCH.write_config
 
 PART0 = "part-00000-of-00002.parquet"
 PART1 = "part-00001-of-00002.parquet"

@@ -7,21 +7,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from anyio.from_thread import start_blocking_portal
 
 from jobkit.exits import ExitCode
 from service.models import ModelRepository
 from service.rest.app import create_app
 from service.settings import Settings
 from service.tensors import FloatArray
-from tests.batch.conftest import cli, rows_of, write_config
-from tests.conftest import PortalClient
+from tests.support.asgi import PortalClient, portal_client
+from tests.support.jobs import BATCH, rows_of
+
+cli, write_config = BATCH.cli, BATCH.write_config
 
 ROWS = 1000
 CHUNK = 100
@@ -58,11 +58,8 @@ def mlp_client(mlp_repository: Path) -> Iterator[PortalClient]:
     """The server's app over the same repository, called in process."""
     settings = Settings(model_repository=mlp_repository, max_rows=CHUNK)
     app = create_app(settings, repository=ModelRepository.load(mlp_repository))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    with start_blocking_portal() as portal:
-        client = httpx.AsyncClient(transport=transport, base_url="http://test")
-        yield PortalClient(portal, client)
-        portal.call(client.aclose)
+    with portal_client(app) as client:
+        yield client
 
 
 def test_predict_over_a_file_equals_the_servers_predict_on_the_same_rows(

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from jobkit.exits import ExitCode
-from tests.batch.conftest import MONTE_CARLO, PROJECTILE_SWEEP, cli, write_config
+from tests.support.jobs import BATCH, MONTE_CARLO, PROJECTILE_SWEEP
+
+cli, write_config = BATCH.cli, BATCH.write_config
 
 
 def _sweep(**changes: Any) -> dict[str, Any]:

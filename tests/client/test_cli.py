@@ -14,7 +14,7 @@ import pytest
 from harness.ports import free_port
 from jobkit.exits import ExitCode
 from service.client._cli import parse_quantity
-from tests.client.conftest import KEY
+from tests.support.client_server import KEY
 from tests.support.servers import ServerProcess
 
 SCRIPT = Path(sys.executable).with_name("dimtensor-serve-client")

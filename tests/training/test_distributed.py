@@ -14,7 +14,9 @@ import torch
 from harness.ports import free_port
 from jobkit.exits import ExitCode
 from service.models import ModelRepository
-from tests.training.conftest import cli, final_weights, oscillator, process, write_config
+from tests.support.jobs import TRAINING, final_weights, oscillator
+
+cli, process, write_config = TRAINING.cli, TRAINING.process, TRAINING.write_config
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,10 @@ import yaml
 
 from jobkit.exits import ExitCode
 from service.models import ModelRepository
-from tests.training.conftest import OSCILLATOR, cli, example, oscillator, write_config
+from tests.support.jobs import OSCILLATOR, TRAINING, example, oscillator
 from training.tracking import METRICS
+
+cli, write_config = TRAINING.cli, TRAINING.write_config
 
 HEAT = example(
     "heat-rod",

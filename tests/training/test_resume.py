@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from jobkit.exits import ExitCode
-from tests.training.conftest import cli, final_weights, oscillator, process, write_config
+from tests.support.jobs import TRAINING, final_weights, oscillator
 from training.checkpoints import MARKER, STATE, CheckpointStore
+
+cli, process, write_config = TRAINING.cli, TRAINING.process, TRAINING.write_config
 
 pytestmark = pytest.mark.slow
 

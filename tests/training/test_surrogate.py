@@ -14,8 +14,10 @@ from jobkit.exits import ExitCode
 from service.dataplane import DataPlane, PredictRequest, QuantityIn
 from service.models import ModelRepository
 from service.units import parse_unit
-from tests.training.conftest import cli, write_config
+from tests.support.jobs import TRAINING
 from training.surrogate import pi_exponents
+
+cli, write_config = TRAINING.cli, TRAINING.write_config
 
 
 @pytest.fixture(scope="module")
