@@ -13,9 +13,9 @@ import pytest
 
 from loadtests.configmap import CONFIGMAP, render
 from loadtests.local import LOCUSTFILE
-from tests.deploy.conftest import EXAMPLES, KUBE_VERSIONS, Doc, containers, load_docs, pod_specs
-from tests.deploy.test_checkov import checkov
-from tests.deploy.test_validate import validate
+from tests.support.chart import EXAMPLES, KUBE_VERSIONS
+from tests.support.k8s import Doc, containers, load_docs, pod_specs
+from tests.support.validators import checkov, validate
 
 LOADTEST = EXAMPLES / "loadtest"
 FILES = sorted(LOADTEST.glob("*.yaml"))
