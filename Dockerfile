@@ -66,6 +66,7 @@ COPY jobkit /src/jobkit
 COPY batch /src/batch
 COPY training /src/training
 COPY loadtests /src/loadtests
+COPY harness /src/harness
 COPY container /src/container
 RUN pip install -c /src/requirements/constraints.txt \
         "/src${EXTRAS:+[${EXTRAS}]}" \

@@ -24,7 +24,7 @@ from typing import Any
 
 from harness.containers import engine, image_sh, run_detached
 from harness.ports import free_port
-from harness.server import NotReadyError, server_env, serving, wait_ready
+from harness.server import NotReadyError, server_env, serving, start, wait_ready
 
 __all__ = ["main"]
 
@@ -74,8 +74,8 @@ def bare_start() -> float:
     with tempfile.TemporaryDirectory(prefix="bench-image-") as tmp:
         root = Path(tmp)
         env = server_env(root, free_port(), workers=1)
-        with serving(root, env, timeout=READY_SECONDS, interval=0.02, stop_timeout=60) as server:
-            return server.ready_s
+        with serving(start(root, env), timeout=READY_SECONDS, interval=0.02, stop_timeout=60) as s:
+            return s.ready_s
 
 
 def sizes(image: str, base: str) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from typing import Any
 from bench.models import write_repository
 from harness.ports import free_port
 from harness.procs import rss_mib
-from harness.server import SERVE, Server, server_env, serving
+from harness.server import SERVE, Server, server_env, serving, start
 from loadtests.slo import machine as cpu_line
 
 __all__ = ["main"]
@@ -112,16 +112,15 @@ def serve(argv: list[str], settings: dict[str, str], root: Path) -> Iterator[Ser
     (``ready_s``: the cold start). The log is `root` + ``.log``."""
     port = free_port()
     env = server_env(root, port, workers=1, env={"PYTHONUNBUFFERED": "1", **settings})
-    with serving(
+    started = start(
         root,
         env,
         argv=[a.replace("{port}", str(port)) for a in argv],
         log=root.parent / f"{root.name}.log",
         cwd=ROOT,
         cores=[int(SERVER_CORE)],
-        interval=0.005,
-        stop_timeout=30,
-    ) as server:
+    )
+    with serving(started, interval=0.005, stop_timeout=30) as server:
         yield server
 
 

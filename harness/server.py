@@ -314,22 +314,15 @@ def start(
 
 @contextmanager
 def serving(
-    root: Path,
-    env: Mapping[str, str],
+    server: Server,
     *,
-    argv: Sequence[str] = SERVE,
-    log: Path | None = None,
-    follow: bool = False,
-    cwd: Path | None = None,
-    cores: Sequence[int] = (),
     workers: int = 0,
     timeout: float = STARTUP_SECONDS,
     interval: float = 0.1,
     stop_timeout: float = STOP_SECONDS,
 ) -> Iterator[Server]:
-    """``start``, yield once ready (``Server.wait_ready(workers=...)``), ``stop`` at the end,
-    whatever happens in between."""
-    server = start(root, env, argv=argv, log=log, follow=follow, cwd=cwd, cores=cores)
+    """`server` (just ``start``-ed), yielded once ready (``Server.wait_ready(workers=...)``),
+    stopped at the end whatever happens in between."""
     try:
         server.wait_ready(workers=workers, timeout=timeout, interval=interval)
         yield server

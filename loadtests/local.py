@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness.ports import free_port
-from harness.server import Server, server_env, serving
+from harness.server import Server, server_env, serving, start
 
 __all__ = ["LOCUSTFILE", "locust_argv", "serve", "split_cores"]
 
@@ -50,7 +50,8 @@ def serve(
     ``/readyz`` answers 200; SIGTERM it at the end."""
     threads = {"TORCH_THREADS": str(torch_threads), "OMP_NUM_THREADS": str(torch_threads)}
     full_env = server_env(root, free_port(), workers=workers, env={**threads, **env})
-    with serving(root, full_env, log=root / "server.log", cwd=ROOT, cores=cores or ()) as server:
+    started = start(root, full_env, log=root / "server.log", cwd=ROOT, cores=cores or ())
+    with serving(started) as server:
         yield server
 
 

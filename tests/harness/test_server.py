@@ -69,7 +69,7 @@ def test_a_started_server_is_ready_with_its_workers_until_stopped(tmp_path: Path
     root = tmp_path / "server"
     env = server_env(root, port, workers=2)
     log = tmp_path / "server.log"
-    with serving(root, env, log=log, follow=True, workers=2) as server:
+    with serving(start(root, env, log=log, follow=True), workers=2) as server:
         assert server.url == f"http://127.0.0.1:{port}"
         assert httpx.get(server.url + "/v2/health/ready", timeout=10).status_code == 200
         workers = server.workers()

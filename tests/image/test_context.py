@@ -45,6 +45,7 @@ def test_the_package_and_its_pins_are_in_the_context(context_files: set[str]) ->
         "batch/cli.py",
         "training/cli.py",
         "container/entrypoint.py",
+        "harness/server.py",
         "scripts/trim-venv.sh",
     ):
         assert needed in context_files

@@ -6,13 +6,13 @@ fails at once with one line naming where it looked and what to set."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from harness.ports import free_port
 from tests.support.images import SCRIPT
 from tests.support.paths import REPO
 
@@ -93,16 +93,10 @@ def test_the_build_takes_the_wheel_where_pip_would(case: Case, tmp_path: Path) -
     assert result.stdout.strip() == (str(expected) if expected else "")
 
 
-def closed_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_no_wheel_and_no_index_fails_at_once_saying_what_to_set(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    index = f"http://127.0.0.1:{closed_loopback_port()}/whl/cpu"
+    index = f"http://127.0.0.1:{free_port()}/whl/cpu"  # nothing listens
     env = clean_env(tmp_path, PIP_FIND_LINKS=str(empty), TORCH_INDEX_URL=index)
     result = subprocess.run(
         ["bash", str(SCRIPT), "build", "cpu"],
