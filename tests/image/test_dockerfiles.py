@@ -112,3 +112,14 @@ def test_the_container_runs_as_the_chart_runs_the_api_pod() -> None:
     assert instructions(stage, "USER") == [user]
     assert f"HOME={config['HOME']}" in stage
     assert instructions(stage, "EXPOSE") == [str(api["ports"][0]["containerPort"])]
+
+
+def test_every_package_the_wheel_holds_is_copied_into_both_images() -> None:
+    """pyproject's package list is what the wheel installs from /src: a package no COPY brings
+    (jobkit, which the entrypoint imports, is one) would be missing from the image."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    for variant, path in DOCKERFILES.items():
+        copied = {args.split()[0] for args in instructions(path.read_text(), "COPY")}
+        assert packages <= copied, (variant, sorted(packages - copied))
