@@ -81,25 +81,35 @@ def _ruled(command: Command) -> list[Row]:
 
 
 def _policy_yaml(command: Command, container: str, indent: int, notes: bool) -> list[str]:
-    """The rules' lines (below a ``podFailurePolicy:`` key) at `indent` spaces."""
+    """The policy's lines (below a ``podFailurePolicy:`` key) at `indent` spaces, in the
+    chart's layout; with `notes`, each rule says why on its first line."""
+    policy = pod_failure_policy(command, container)
+    why = [DISRUPTION_NOTE, *(f"exit {int(r.code)} ({r.name}): {r.job}" for r in _ruled(command))]
     pad = " " * indent
     lines = [f"{pad}rules:"]
-    note = f"  # {DISRUPTION_NOTE}" if notes else ""
-    lines += [
-        f"{pad}  - action: Ignore{note}",
-        f"{pad}    onPodConditions:",
-        f"{pad}      - type: DisruptionTarget",
-        f'{pad}        status: "True"',
-    ]
-    for row in _ruled(command):
-        note = f"  # exit {int(row.code)} ({row.name}): {row.job}" if notes else ""
-        lines += [
-            f"{pad}  - action: {row.action}{note}",
-            f"{pad}    onExitCodes:",
-            f"{pad}      containerName: {container}",
-            f"{pad}      operator: In",
-            f"{pad}      values: [{int(row.code)}]",
-        ]
+    for rule, note in zip(policy["rules"], why, strict=True):
+        first, *rest = _block(rule, pad + "    ")
+        lines += [f"{pad}  - {first.lstrip()}" + (f"  # {note}" if notes else ""), *rest]
+    return lines
+
+
+def _block(value: dict[str, Any], pad: str) -> list[str]:
+    """A mapping as block YAML: nested mappings and lists of mappings indented, lists of
+    numbers in flow style (``values: [2]``)."""
+    lines = []
+    for key, item in value.items():
+        if isinstance(item, dict):
+            lines += [f"{pad}{key}:", *_block(item, pad + "  ")]
+        elif isinstance(item, list) and all(isinstance(x, dict) for x in item):
+            lines.append(f"{pad}{key}:")
+            for entry in item:
+                first, *rest = _block(entry, pad + "    ")
+                lines += [f"{pad}  - {first.lstrip()}", *rest]
+        elif isinstance(item, list):
+            lines.append(f"{pad}{key}: [{', '.join(str(x) for x in item)}]")
+        else:  # a word YAML would read as a boolean stays a string
+            text = f'"{item}"' if item in ("True", "False") else str(item)
+            lines.append(f"{pad}{key}: {text}")
     return lines
 
 
