@@ -32,6 +32,7 @@ __all__ = [
     "load_settings",
 ]
 
+
 class Quantity(Strict):
     """A physical parameter: a value and its unit."""
 
