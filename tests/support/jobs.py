@@ -131,16 +131,15 @@ def example(name: str, **changes: Any) -> dict[str, Any]:
     return {**doc, **changes}
 
 
+def small_example(name: str, **changes: Any) -> dict[str, Any]:
+    """An example config on a coarse grid with a small network, logging every 50 steps, with
+    `changes`: seconds to train."""
+    network = {"hidden": [32, 32], "n_features": 8}
+    return example(name, grid=256, network=network, log_every=50, **changes)
+
+
 # The example oscillator over 1.5 periods: seconds to train, still inside the PINN's reach.
-OSCILLATOR = example(
-    "oscillator",
-    steps=400,
-    lbfgs_steps=100,
-    grid=256,
-    network={"hidden": [32, 32], "n_features": 8},
-    checkpoint_every=50,
-    log_every=50,
-)
+OSCILLATOR = small_example("oscillator", steps=400, lbfgs_steps=100, checkpoint_every=50)
 OSCILLATOR["parameters"]["t_end"] = {"value": 4, "unit": "s"}
 
 

@@ -14,20 +14,12 @@ import yaml
 
 from jobkit.exits import ExitCode
 from service.models import ModelRepository
-from tests.support.jobs import OSCILLATOR, TRAINING, example, oscillator
+from tests.support.jobs import OSCILLATOR, TRAINING, oscillator, small_example
 from training.tracking import METRICS
 
 cli, write_config = TRAINING.cli, TRAINING.write_config
 
-HEAT = example(
-    "heat-rod",
-    steps=300,
-    lbfgs_steps=60,
-    grid=256,
-    network={"hidden": [32, 32], "n_features": 8},
-    checkpoint_every=100,
-    log_every=50,
-)
+HEAT = small_example("heat-rod", steps=300, lbfgs_steps=60, checkpoint_every=100)
 
 
 def _final(folder: Path) -> dict[str, Any]:
