@@ -50,6 +50,19 @@ GENERATORS = (
         ("deploy/examples/loadtest/locustfile-configmap.yaml",),
     ),
     Generator(
+        "exit-codes",
+        ("-m", "jobkit.exits", "write"),
+        (
+            "deploy/helm/dimtensor/templates/_exits.tpl",
+            "deploy/examples/batch-job.yaml",
+            "deploy/examples/training-job.yaml",
+            "deploy/examples/training-ddp.yaml",
+            "docs/batch.md",
+            "docs/training.md",
+            "docs/loadtests.md",
+        ),
+    ),
+    Generator(
         "default-models",
         ("-m", "training.default_models", "--data", "--out", "service/models/defaults"),
         ("training/data/pendulum-period.parquet", "service/models/defaults/pendulum/1"),
