@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from jobkit.errors import ConfigError
-from jobkit.files import fsync_dir, remove, sha256_file, temp_path
+from jobkit.files import atomic_write, fsync_dir, remove, sha256_file, temp_path
 from service.errors import ServiceError
 from service.models import TensorSpec, load_model
 from service.models.domains import build_domain
@@ -130,7 +130,7 @@ def export_run(
     document = build_manifest(task, config, quality)
     folder = export_model(repository, config.export.name, task.module, document)
     record = {"step": step, "config_sha256": store.config_sha256, "path": str(folder)}
-    marker.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    atomic_write(marker, (json.dumps(record) + "\n").encode())
     log.info("exported %s", folder)
     return folder
 
