@@ -16,7 +16,7 @@ from tests.support.chart import CHART
 from tests.support.chart import helm_template as render_chart
 from tests.support.images import run_options, script
 from tests.support.k8s import containers, load_docs, mounts, pod_specs
-from tests.support.paths import REPO
+from tests.support.paths import REPO, wheel_packages
 from tests.support.tools import run, tool
 from tests.support.validators import OFFLINE
 
@@ -117,9 +117,7 @@ def test_the_container_runs_as_the_chart_runs_the_api_pod() -> None:
 def test_every_package_the_wheel_holds_is_copied_into_both_images() -> None:
     """pyproject's package list is what the wheel installs from /src: a package no COPY brings
     (jobkit, which the entrypoint imports, is one) would be missing from the image."""
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
-    packages = {pattern.rstrip("*") for pattern in include}
+    packages = set(wheel_packages())
     for variant, path in DOCKERFILES.items():
         copied = {args.split()[0] for args in instructions(path.read_text(), "COPY")}
         assert packages <= copied, (variant, sorted(packages - copied))
