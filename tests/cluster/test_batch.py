@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from jobkit.exits import ExitCode
 from tests.cluster.kube import (
     CHART,
     Cluster,
@@ -303,7 +304,7 @@ def test_a_config_error_fails_the_job_at_once_without_a_retry(cluster: Cluster) 
         assert failed is not None, f"the Job did not fail:\n{report}"
         assert failed["reason"] == "PodFailurePolicy", report
         (status,) = pods[0]["status"]["containerStatuses"]
-        assert status["state"]["terminated"]["exitCode"] == 2, status
+        assert status["state"]["terminated"]["exitCode"] == ExitCode.CONFIG, status
         assert pods[0]["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"] == "0"
         assert not job["status"].get("completedIndexes"), job["status"]
         log = pod_logs(cluster, namespace, pods[0]["metadata"]["name"])

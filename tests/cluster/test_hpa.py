@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from jobkit.exits import ExitCode
 from loadtests.hpa_verdict import Row, read_timeline
 from tests.cluster.kube import REPO, TOOLS_BIN, Cluster, poll
 
@@ -249,7 +250,7 @@ def test_an_hpa_that_cannot_scale_fails_the_verdict(
     room_for(cluster, MIN_REPLICAS)
     held = f"api.autoscaling.maxReplicas={MIN_REPLICAS}"
     check = install_and_check(cluster, namespace, values, tmp_path / "hpa-check", held)
-    assert check.returncode == 1, check.report()
+    assert check.returncode == ExitCode.OBJECTIVE_MISSED, check.report()
     failed = [line for line in check.verdict if line.startswith("FAIL ")]
     assert any(
         line.startswith("FAIL scale-out after the step at ")
