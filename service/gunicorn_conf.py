@@ -54,7 +54,7 @@ logconfig_dict = {
 
 def on_starting(server: Any) -> None:
     """Give the workers an empty Prometheus multiprocess directory, before they fork."""
-    from service.metrics import prepare_multiprocess_dir
+    from service.metrics.multiprocess import prepare_multiprocess_dir
 
     default = Path(tempfile.gettempdir()) / "prometheus"
     prepare_multiprocess_dir(_settings.prometheus_multiproc_dir or default)
@@ -71,6 +71,6 @@ def post_worker_init(worker: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     """A worker died or was recycled: its live gauges must stop counting."""
-    from service.metrics import mark_process_dead
+    from service.metrics.multiprocess import mark_process_dead
 
     mark_process_dead(worker.pid)

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.metrics import METRIC_NAMES
+from service.metrics.series import METRIC_NAMES
 
 DASHBOARD = (
     Path(__file__).resolve().parents[1] / "deploy/helm/dimtensor/dashboards/dimtensor-serve.json"

@@ -1,5 +1,6 @@
-"""What importing the server costs: dimtensor comes without matplotlib (service/__init__.py),
-which stays importable for the training job's figures."""
+"""What importing the server costs: the package and what the gunicorn master imports bring
+nothing heavy; dimtensor comes without matplotlib (service/__init__.py), which stays
+importable for the training job's figures."""
 
 from __future__ import annotations
 
@@ -27,10 +28,10 @@ def test_the_server_does_not_import_matplotlib_but_training_can() -> None:
 def test_the_client_imports_no_server_and_no_torch_of_its_own() -> None:
     """``service.client`` needs httpx, numpy, orjson and dimtensor: no web framework, no
     process manager, no validation layer. torch comes only because dimtensor imports it
-    eagerly when it is installed (the ``import service`` line alone brings it)."""
+    eagerly when it is installed (the ``import dimtensor`` line alone brings it)."""
     script = (
         "import sys\n"
-        "import service\n"  # dimtensor, as the package imports it (without matplotlib)
+        "import service, dimtensor\n"  # dimtensor as the server imports it (no matplotlib)
         "from_dimtensor = set(sys.modules)\n"
         "import service.client\n"
         "added = {m.split('.')[0] for m in set(sys.modules) - from_dimtensor}\n"
@@ -47,3 +48,21 @@ def test_the_client_imports_no_server_and_no_torch_of_its_own() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "torch from dimtensor: True"
+
+
+def test_what_the_gunicorn_master_imports_brings_no_torch_dimtensor_or_numpy() -> None:
+    """The master reads its config and loads the worker class and the metrics hooks; it
+    never runs a model (``preload_app = False``). tests/server/test_master.py checks the
+    running master's memory maps too."""
+    script = (
+        "import sys, runpy\n"
+        "import service, service.worker, service.metrics.multiprocess\n"
+        "runpy.run_module('service.gunicorn_conf')\n"
+        "heavy = {'torch', 'dimtensor', 'numpy', 'matplotlib', 'safetensors', 'fastapi'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

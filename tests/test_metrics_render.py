@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.metrics import Metrics, render
+from service.metrics.exposition import render
+from service.metrics.tally import Metrics
 
 # (Accept-Encoding, gzip expected, why)
 NEGOTIATION: list[tuple[str | None, bool, str]] = [

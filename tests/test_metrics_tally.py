@@ -43,16 +43,15 @@ from service.errors import (
     UnitError,
     UnitSyntaxError,
 )
-from service.metrics import (
+from service.metrics.exposition import mount_metrics, render
+from service.metrics.series import (
     DURATION_BUCKETS,
     DURATION_HIGHR_BUCKETS,
     INFERENCE_BUCKETS,
     METRIC_NAMES,
     ROWS_BUCKETS,
-    Metrics,
-    mount_metrics,
-    render,
 )
+from service.metrics.tally import Metrics
 
 # ---------------------------------------------------------------------------- operations
 # An operation is ("succeeded", protocol, model, version, rows, seconds),

@@ -1,38 +1,19 @@
-"""Serving the metrics: the ``/metrics`` route, and gunicorn's hooks for multiprocess mode.
-
-Under gunicorn every worker is a process, so values go through prometheus_client's
-multiprocess mode: the master gives the workers an empty ``PROMETHEUS_MULTIPROC_DIR``
-before they fork (``prepare_multiprocess_dir``, from ``on_starting``), each worker's app
-keeps its values there (``service.metrics._prometheus.use_storage``), dead workers are
-marked (``mark_process_dead``, from ``child_exit``), and ``/metrics`` aggregates every
-worker's files, so any worker answers the totals.
-"""
+"""Serving the metrics: the ``/metrics`` route, which under gunicorn aggregates every worker's
+files in the multiprocess directory (``service.metrics.multiprocess``), so any worker answers
+the totals."""
 
 from __future__ import annotations
 
 import gzip
-import os
 import re
-import shutil
-from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
+from service.metrics.multiprocess import multiprocess_dir
 from service.metrics.tally import Metrics
 
-__all__ = [
-    "mark_process_dead",
-    "mount_metrics",
-    "multiprocess_dir",
-    "prepare_multiprocess_dir",
-    "render",
-]
-
-
-def multiprocess_dir() -> str | None:
-    """The shared directory when running under several processes, else None."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+__all__ = ["mount_metrics", "render"]
 
 
 # RFC 9110 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
@@ -106,23 +87,3 @@ def mount_metrics(app: FastAPI, metrics: Metrics, path: str = "/metrics") -> Non
         return Response(content=body, headers=headers)
 
     app.add_api_route(path, prometheus_metrics, methods=["GET"], include_in_schema=False)
-
-
-def prepare_multiprocess_dir(path: Path) -> Path:
-    """In gunicorn's master, before workers fork: `path` emptied (stale files of an earlier
-    run would add to the counts) and named in the environment the workers inherit."""
-    if path.exists():
-        for child in path.iterdir():
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-    path.mkdir(parents=True, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
-    return path
-
-
-def mark_process_dead(pid: int) -> None:
-    """Called by gunicorn when a worker exits: drops its live gauges."""
-    if multiprocess_dir():
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -24,7 +24,9 @@ from service import __version__
 from service.batching import Batcher, BatchPolicy
 from service.core import build_dataplane
 from service.logs import AccessLog, configure_logging
-from service.metrics import Metrics, mount_metrics, use_storage
+from service.metrics._prometheus import use_storage
+from service.metrics.exposition import mount_metrics
+from service.metrics.tally import Metrics
 from service.models import ModelRepository
 from service.rest.native.door import NativeDoor
 from service.rest.native.health import HealthDoor

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.dataplane import requested_model
 from service.lifecycle import is_retiring
 from service.logs import AccessLog
-from service.metrics import Metrics
+from service.metrics.tally import Metrics
 from service.rest.asgi import send_response
 from service.rest.routing import ErrorShaper, Refusal
 
