@@ -13,22 +13,31 @@ Scenarios (one run, same machine, same load generator):
   disabled and enabled (``BATCH_ENABLED``); ``batch-on-inline`` runs the stacked forward
   on the event loop instead of the forward thread (``BATCH_INLINE_MS=50``).
 
-For each: requests/s, p50/p99 latency, non-2xx answers, cold start (process start until
-``/readyz`` answers 200) and the worker's RSS after the load. Durations are flags so a
-smoke test can run the whole thing in seconds.
+- ``native-2w``: ``native`` with two workers (``WEB_CONCURRENCY=2``): what each extra worker
+  costs in memory (PSS of the tree, against ``native``).
+
+For each: requests/s, p50/p99 latency, non-2xx answers; the cold start to the first answer
+(process start until ``/readyz`` answers 200, then the scenario's request answered); RSS and
+PSS of the whole process tree after the load (a gunicorn master counts: every pod pays for
+it); and, where a master replaces its one worker, the time from SIGKILL of that worker until
+the request is answered again. Durations are flags so a smoke test can run the whole thing in
+seconds.
 """
 
 # ruff: noqa: S603, S607 - a benchmark driver: fixed argv of apt-get, taskset, wrk, python
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,7 +46,7 @@ from typing import Any
 
 from bench.models import write_repository
 from harness.ports import free_port
-from harness.procs import rss_mib
+from harness.procs import pss_mib, rss_mib
 from harness.server import SERVE, Server, server_env, serving, start
 from loadtests.slo import machine as cpu_line
 
@@ -79,8 +88,11 @@ class Result:
     p99_ms: float = 0.0
     non_2xx: int = 0
     socket_errors: int = 0
-    cold_start_s: float = 0.0
-    rss_mib: float = 0.0
+    ready_s: float = 0.0
+    first_answer_s: float = 0.0
+    tree_rss_mib: float = 0.0
+    tree_pss_mib: float = 0.0
+    respawn_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,12 +118,14 @@ def worker_pid(server: Server) -> int:
 
 
 @contextmanager
-def serve(argv: list[str], settings: dict[str, str], root: Path) -> Iterator[Server]:
+def serve(
+    argv: list[str], settings: dict[str, str], root: Path, workers: int = 1
+) -> Iterator[Server]:
     """Start `argv` ("{port}" in it: a free port) pinned to the server core, with harness's
-    server environment in `root` and `settings` on top; yield once /readyz answers 200
-    (``ready_s``: the cold start). The log is `root` + ``.log``."""
+    server environment in `root` and `settings` on top; yield once /readyz answers 200 with
+    `workers` running (``ready_s``). The log is `root` + ``.log``."""
     port = free_port()
-    env = server_env(root, port, workers=1, env={"PYTHONUNBUFFERED": "1", **settings})
+    env = server_env(root, port, workers=workers, env={"PYTHONUNBUFFERED": "1", **settings})
     started = start(
         root,
         env,
@@ -120,7 +134,8 @@ def serve(argv: list[str], settings: dict[str, str], root: Path) -> Iterator[Ser
         cwd=ROOT,
         cores=[int(SERVER_CORE)],
     )
-    with serving(started, interval=0.005, stop_timeout=30) as server:
+    gunicorn = workers if argv[: len(SERVE)] == list(SERVE) else 0
+    with serving(started, workers=gunicorn, interval=0.005, stop_timeout=30) as server:
         yield server
 
 
@@ -137,18 +152,60 @@ def drive(
     return dict(json.loads(line.removeprefix("BENCH_JSON ")))
 
 
+def post(port: int, path: str, body: bytes, timeout: float = 5.0) -> int:
+    """One request on a fresh connection; its status (0: refused, reset or timed out)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", path, body, {"content-type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException):
+        return 0
+    finally:
+        conn.close()
+
+
+def answered_after(port: int, path: str, body: bytes, since: float, timeout: float = 120) -> float:
+    """Seconds from `since` (``time.monotonic()``) until the request is answered 200."""
+    deadline = since + timeout
+    while post(port, path, body, timeout=2.0) != 200:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{path} not answered within {timeout} s")
+        time.sleep(0.005)
+    return time.monotonic() - since
+
+
+def respawn(server: Server, path: str, body: bytes) -> float | None:
+    """SIGKILL the one worker, then the seconds until the request is answered again: by the
+    worker the master forks in its place, which has loaded the app. None without exactly one
+    worker (no master to replace it, or another worker that would answer meanwhile)."""
+    workers = server.workers()
+    if len(workers) != 1:
+        return None
+    killed = time.monotonic()
+    os.kill(workers.pop(), signal.SIGKILL)
+    return answered_after(server.port, path, body, killed)
+
+
 def scenario(
     wrk: str, name: str, argv: list[str], env: dict[str, str], path: str, body: dict[str, Any],
     connections: int, seconds: float, warmup: float, work: Path,
 ) -> Result:  # fmt: skip
-    """Start one server, warm it up, measure, and take its worker's RSS."""
+    """Start one server; its first answer; warm it up, measure; the memory of its process
+    tree; then a worker killed and replaced."""
     body_file = work / f"{name}.json"
     body_file.write_text(json.dumps(body))
-    with serve(argv, env, work / name) as server:
+    data = body_file.read_bytes()
+    workers = int(env.get("WEB_CONCURRENCY", "1"))
+    with serve(argv, env, work / name, workers) as server:
+        first = answered_after(server.port, path, data, server.started)
         if warmup > 0:
             drive(wrk, server.port, path, body_file, connections, warmup)
         stats = drive(wrk, server.port, path, body_file, connections, seconds)
-        rss = rss_mib([worker_pid(server)])
+        pids = server.pids()
+        rss, pss = rss_mib(pids), pss_mib(pids)
+        replaced = respawn(server, path, data)
     return Result(
         name=name,
         connections=connections,
@@ -157,8 +214,11 @@ def scenario(
         p99_ms=stats["p99_us"] / 1000,
         non_2xx=stats["non_2xx"],
         socket_errors=stats["socket_errors"],
-        cold_start_s=server.ready_s,
-        rss_mib=rss,
+        ready_s=server.ready_s,
+        first_answer_s=first,
+        tree_rss_mib=rss,
+        tree_pss_mib=pss,
+        respawn_s=replaced,
     )
 
 
@@ -188,6 +248,8 @@ def run(seconds: float, warmup: float, only: set[str] | None) -> list[Result]:
          BASELINE_BODY, 16),
         ("native", server_argv, service_env, "/predict", native, 16),
         ("native-domain", server_argv, service_env, "/predict", native_domain, 16),
+        ("native-2w", server_argv, {**service_env, "WEB_CONCURRENCY": "2"}, "/predict", native,
+         16),
         ("oip", server_argv, service_env, "/v2/models/mlp/infer", OIP_BODY, 16),
         ("baseline-1ms", baseline_argv, {"BENCH_MODEL": str(repo / "mlp1ms" / "1")},
          "/predict", BASELINE_BODY, 64),
@@ -209,30 +271,50 @@ def run(seconds: float, warmup: float, only: set[str] | None) -> list[Result]:
     return results
 
 
+REFERENCE = {
+    "native": "baseline",
+    "native-domain": "native",
+    "native-2w": "native",
+    "oip": "baseline",
+    "batch-off": "baseline-1ms",
+    "batch-on": "batch-off",
+    "batch-on-inline": "batch-off",
+}
+"""Each scenario's reference in the same run: the ratios in the table are against it."""
+
+
 def table(results: list[Result]) -> str:
-    """The results as a Markdown table, with ratios to the baseline of each group."""
+    """The results as a Markdown table, with ratios to the reference of each scenario (req/s,
+    the first answer and the tree's RSS), and a line for what an extra worker costs."""
     by_name = {r.name: r for r in results}
-    reference = {
-        "native": "baseline",
-        "native-domain": "native",
-        "oip": "baseline",
-        "batch-off": "baseline-1ms",
-        "batch-on": "batch-off",
-        "batch-on-inline": "batch-off",
-    }
     lines = [
-        "| scenario | conns | req/s | ratio | p50 ms | p99 ms | non-2xx | cold start s | RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| scenario | conns | req/s | ratio | p50 ms | p99 ms | non-2xx | ready s | "
+        "first answer s | tree RSS MiB | tree PSS MiB | worker respawn s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        ref = by_name.get(reference.get(r.name, ""))
+        ref = by_name.get(REFERENCE.get(r.name, ""))
         ratio = f"{r.rps / ref.rps:.2f}x {ref.name}" if ref and ref.rps else "-"
+        first = f"{r.first_answer_s:.2f}" + _times(
+            r.first_answer_s, ref.first_answer_s if ref else 0
+        )
+        rss = f"{r.tree_rss_mib:.0f}" + _times(r.tree_rss_mib, ref.tree_rss_mib if ref else 0)
+        respawn_s = "-" if r.respawn_s is None else f"{r.respawn_s:.2f}"
         lines.append(
             f"| {r.name} | {r.connections} | {r.rps:,.0f} | {ratio} | {r.p50_ms:.2f} | "
-            f"{r.p99_ms:.2f} | {r.non_2xx + r.socket_errors} | {r.cold_start_s:.2f} | "
-            f"{r.rss_mib:.0f} |"
+            f"{r.p99_ms:.2f} | {r.non_2xx + r.socket_errors} | {r.ready_s:.2f} | {first} | "
+            f"{rss} | {r.tree_pss_mib:.0f} | {respawn_s} |"
         )
+    one, two = by_name.get("native"), by_name.get("native-2w")
+    if one and two:
+        extra = two.tree_pss_mib - one.tree_pss_mib
+        lines += ["", f"PSS of one extra worker (native-2w - native): {extra:.0f} MiB"]
     return "\n".join(lines)
+
+
+def _times(value: float, reference: float) -> str:
+    """`` (1.23x)``: value over its reference, when there is one."""
+    return f" ({value / reference:.2f}x)" if reference else ""
 
 
 def machine() -> str:

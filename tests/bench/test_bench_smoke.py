@@ -20,14 +20,22 @@ pytestmark = pytest.mark.slow
 
 def test_table_states_ratios_against_the_right_baseline() -> None:
     rows = [
-        Result("baseline", 16, rps=1000.0),
-        Result("native", 16, rps=950.0),
+        Result("baseline", 16, rps=1000.0, first_answer_s=1.0, tree_rss_mib=200, tree_pss_mib=190),
+        Result(
+            "native", 16, rps=950.0, first_answer_s=1.1, tree_rss_mib=230, tree_pss_mib=210,
+            respawn_s=0.8,
+        ),
+        Result("native-2w", 16, rps=900.0, tree_pss_mib=330),
         Result("batch-off", 64, rps=100.0),
         Result("batch-on", 64, rps=350.0),
-    ]
+    ]  # fmt: skip
     text = table(rows)
     assert "| native | 16 | 950 | 0.95x baseline |" in text
+    assert "| 1.10 (1.10x) | 230 (1.15x) | 210 | 0.80 |" in text
+    assert "| baseline | 16 | 1,000 | - |" in text
+    assert text.splitlines()[2].endswith("| 1.00 | 200 | 190 | - |")
     assert "| batch-on | 64 | 350 | 3.50x batch-off |" in text
+    assert "PSS of one extra worker (native-2w - native): 120 MiB" in text
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason=ONE_CORE)
@@ -45,6 +53,12 @@ def test_bench_runs_end_to_end_on_a_tiny_duration() -> None:
     cells = [c.strip() for c in native.strip("|").split("|")]
     assert cells[3].endswith("x baseline")
     assert cells[6] == "0"  # no non-2xx answer: the requests were valid
+    first, rss = (float(cells[i].split()[0]) for i in (8, 9))
+    assert cells[8].endswith("x)")
+    assert first > 0
+    assert rss > 0
+    assert float(cells[10]) > 0  # the tree's PSS
+    assert float(cells[11]) > 0  # a killed worker was replaced and answered
 
 
 def test_profile_gives_each_sample_to_the_innermost_part() -> None:
