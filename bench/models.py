@@ -13,6 +13,7 @@ same numbers):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +67,10 @@ def manifest(name: str, hidden: list[int]) -> dict[str, Any]:
     }
 
 
-def write_repository(root: Path) -> Path:
-    """Write every benchmark model under `root`; returns `root`."""
-    for name, hidden in MODELS.items():
-        doc = manifest(name, hidden)
+def write_repository(root: Path, names: Iterable[str] = MODELS) -> Path:
+    """Write the benchmark models `names` (default: all) under `root`; returns `root`."""
+    for name in names:
+        doc = manifest(name, MODELS[name])
         folder = root / name / "1"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "model.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))

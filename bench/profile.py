@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     work = Path(tempfile.mkdtemp(prefix="dimtensor-profile-"))
-    repo = write_repository(work / "models")
-    settings = service_settings(repo)
+    repo = write_repository(work / "models", ["mlp"])
+    settings = service_settings(repo, "mlp")
     native = json.loads(json.dumps(NATIVE_BODY).replace("{model}", "mlp"))
     body, path = (
         (native, "/predict") if args.door == "native" else (OIP_BODY, "/v2/models/mlp/infer")
