@@ -8,6 +8,15 @@ import subprocess
 import sys
 
 
+def fresh_python(script: str) -> str:
+    """What `script` prints in a new interpreter (stripped); a failure shows its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def test_the_server_does_not_import_matplotlib_but_training_can() -> None:
     script = (
         "import sys\n"
@@ -18,11 +27,7 @@ def test_the_server_does_not_import_matplotlib_but_training_can() -> None:
         "assert 'matplotlib.pyplot' in sys.modules\n"
         "print('ok')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert fresh_python(script) == "ok"
 
 
 def test_the_client_imports_no_server_and_no_torch_of_its_own() -> None:
@@ -43,11 +48,7 @@ def test_the_client_imports_no_server_and_no_torch_of_its_own() -> None:
         "assert 'httpx' in added\n"
         "print('torch from dimtensor:', 'torch' in from_dimtensor)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "torch from dimtensor: True"
+    assert fresh_python(script) == "torch from dimtensor: True"
 
 
 def test_what_the_gunicorn_master_imports_brings_no_torch_dimtensor_or_numpy() -> None:
@@ -61,8 +62,4 @@ def test_what_the_gunicorn_master_imports_brings_no_torch_dimtensor_or_numpy() -
         "heavy = {'torch', 'dimtensor', 'numpy', 'matplotlib', 'safetensors', 'fastapi'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert fresh_python(script) == "[]"
