@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import time
 import uuid
@@ -159,9 +160,18 @@ class Cluster:
 
     def node_port_url(self, namespace: str, service: str) -> str:
         """``http://127.0.0.1:<nodePort>``: kube-proxy serves NodePorts on loopback
-        (nodePortAddresses 127.0.0.0/8), so a host client goes through the Service."""
+        (nodePortAddresses 127.0.0.0/8), so a host client goes through the Service.
+
+        Returned once the port takes a connection: kube-proxy programs a new Service's rules
+        on its next sync, after the release is ready (until then: connection refused)."""
         svc = self.get("service", service, namespace)
         (port,) = [p["nodePort"] for p in svc["spec"]["ports"] if p.get("nodePort")]
+
+        def accepts() -> bool:
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                return True
+
+        poll(f"NodePort {port} of {namespace}/{service} taking connections", accepts, 120, 0.5)
         return f"http://127.0.0.1:{port}"
 
     def events(self, namespace: str) -> str:
