@@ -1,21 +1,29 @@
-"""``dimtensor-serve`` / ``python -m service``: start gunicorn with the project's config."""
+"""``dimtensor-serve`` / ``python -m service``: run gunicorn with the project's config.
+
+Gunicorn runs in this process rather than through its console script: a second interpreter
+start (and its site imports) would sit on the path to the first answer for nothing.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["APP", "CONFIG", "main"]
 
 CONFIG = Path(__file__).with_name("gunicorn_conf.py")
+APP = "service.rest.app:create_app()"
 
 
-def main() -> None:
-    """Replace this process with gunicorn serving ``service.rest.app:create_app()``."""
-    argv = ["gunicorn", "-c", str(CONFIG), *sys.argv[1:], "service.rest.app:create_app()"]
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    os.execv(gunicorn, argv)  # noqa: S606 - fixed argv, no shell
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve ``service.rest.app:create_app()`` until gunicorn's master exits; extra arguments
+    are gunicorn options (they override the config file, as gunicorn documents)."""
+    from gunicorn.app.wsgiapp import run
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    sys.argv = ["gunicorn", "-c", str(CONFIG), *args, APP]
+    run(prog="dimtensor-serve")
 
 
 if __name__ == "__main__":

@@ -1,23 +1,29 @@
-"""Gunicorn configuration, read from the same typed settings as the app.
+"""Gunicorn configuration, read from the server's process settings.
 
 Run: ``gunicorn -c service/gunicorn_conf.py 'service.rest.app:create_app()'``.
-Every value comes from ``service.settings.Settings`` (environment variables ``HOST``,
-``PORT``, ``WEB_CONCURRENCY``, ``TIMEOUT``, ``GRACEFUL_TIMEOUT``, ``KEEPALIVE``,
-``MAX_REQUESTS``, ``MAX_REQUESTS_JITTER``); ``GUNICORN_CMD_ARGS`` still overrides
-anything here, as gunicorn documents.
+Every value comes from ``service.server_settings.ServerSettings`` (environment variables
+``HOST``, ``PORT``, ``WEB_CONCURRENCY``, ``TIMEOUT``, ``GRACEFUL_TIMEOUT``, ``KEEPALIVE``,
+``MAX_REQUESTS``, ``MAX_REQUESTS_JITTER``, ``LOG_LEVEL``, ``PROMETHEUS_MULTIPROC_DIR``);
+``GUNICORN_CMD_ARGS`` still overrides anything here, as gunicorn documents. This module and
+what it imports stay light (no pydantic, no prometheus_client, no torch): the master runs
+them, and everything it holds is counted again in each worker's RSS.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from service.logs import lean_records
-from service.settings import get_settings
+from service.server_settings import ServerSettings, SettingsError
 
-_settings = get_settings()
+try:
+    _settings = ServerSettings.from_environ()
+except SettingsError as exc:
+    sys.exit(f"dimtensor-serve: refusing to start: {exc}")
 lean_records()  # the workers fork from this process and keep the flags
 
 bind = [_settings.bind]
@@ -31,6 +37,10 @@ max_requests_jitter = _settings.max_requests_jitter
 # Models load in each worker after fork: torch state is not shared across a fork.
 preload_app = False
 worker_tmp_dir = tempfile.gettempdir()  # writable under a read-only root filesystem
+# No runtime control socket (gunicorn 25.1+ opens one under $HOME by default): changing the
+# worker count is the chart's job, a socket that can is one more door to guard, and under a
+# read-only root filesystem it could not be created anyway.
+control_socket_disable = True
 # Access lines come from the app's own JSON access log (request id, model, latency).
 accesslog = None
 errorlog = "-"
@@ -58,7 +68,6 @@ def on_starting(server: Any) -> None:
 
     default = Path(tempfile.gettempdir()) / "prometheus"
     prepare_multiprocess_dir(_settings.prometheus_multiproc_dir or default)
-    get_settings.cache_clear()  # the workers read the settings again, with the directory
 
 
 def post_worker_init(worker: Any) -> None:

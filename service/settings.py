@@ -3,17 +3,22 @@
 Names are unprefixed on purpose: ``PORT`` and ``WEB_CONCURRENCY`` are what platforms
 and gunicorn already use, and a ``DIMTENSOR_`` prefix would collide with the
 ``<SERVICE>_PORT`` variables Kubernetes injects for a Service named ``dimtensor``.
-The table in docs/configuration.md is checked against this class by a test.
+The settings of the server process itself (sockets, workers, timeouts, log level) live in
+``service.server_settings``, read without pydantic because gunicorn's master reads them; here
+they are ``Settings.server``. The table in docs/configuration.md is checked against both
+classes by a test.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.server_settings import ServerSettings
 
 __all__ = ["Settings", "get_settings"]
 
@@ -22,35 +27,6 @@ class Settings(BaseSettings):
     """Server settings; each field is read from the upper-case environment variable."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
-
-    # --- network and processes (gunicorn) ---
-    host: str = Field("0.0.0.0", description="Address gunicorn binds to.")  # noqa: S104
-    port: int = Field(8080, ge=1, le=65535, description="Port gunicorn binds to.")
-    web_concurrency: int = Field(
-        1, ge=1, le=64, description="Gunicorn worker processes (scale pods, not workers)."
-    )
-    timeout: int = Field(
-        60, ge=1, description="Seconds a worker may be silent before gunicorn restarts it."
-    )
-    graceful_timeout: int = Field(
-        25, ge=1, description="Seconds in-flight requests get to finish after SIGTERM."
-    )
-    keepalive: int = Field(5, ge=0, description="Seconds an idle keep-alive connection is kept.")
-    max_requests: int = Field(
-        0, ge=0, description="Recycle a worker after this many requests (0: never)."
-    )
-    max_requests_jitter: int = Field(
-        0,
-        ge=0,
-        description="Random extra requests before recycling, so workers do not restart together.",
-    )
-    drain_idle_seconds: float = Field(
-        2.0,
-        ge=0,
-        allow_inf_nan=False,
-        description="Seconds a worker that stops (SIGTERM, recycling) keeps an idle connection "
-        "open for one last request, answered with Connection: close.",
-    )
 
     # --- models ---
     model_repository: Path | None = Field(
@@ -129,7 +105,6 @@ class Settings(BaseSettings):
     metrics_auth: bool = Field(False, description="Require the API key on /metrics too.")
 
     # --- logging ---
-    log_level: str = Field("info", description="Python log level of the server.")
     access_log: bool = Field(True, description="One JSON access line per request on stderr.")
     access_log_flush_seconds: float = Field(
         1.0,
@@ -139,19 +114,11 @@ class Settings(BaseSettings):
         "0: each line at once).",
     )
 
-    # --- metrics ---
-    prometheus_multiproc_dir: Path | None = Field(
-        None,
-        description="Folder where worker processes keep their metrics (the server sets it "
-        "at start; unset or empty: in memory, one process).",
-    )
-
-    @field_validator("prometheus_multiproc_dir", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        """An empty ``PROMETHEUS_MULTIPROC_DIR=`` means unset, as an operator means it
-        (prometheus_client itself would write its files into the working directory)."""
-        return None if isinstance(value, str) and not value.strip() else value
+    @cached_property
+    def server(self) -> ServerSettings:
+        """The process settings (port, workers, timeouts, log level, metrics folder), read
+        from the environment as gunicorn's master read them."""
+        return ServerSettings.from_environ()
 
     def load_api_keys(self) -> list[str]:
         """Every configured key, from API_KEYS and API_KEYS_FILE.
@@ -172,11 +139,6 @@ class Settings(BaseSettings):
                 "AUTH_ENABLED is true but neither API_KEYS nor API_KEYS_FILE gives a key"
             )
         return keys
-
-    @property
-    def bind(self) -> str:
-        """The gunicorn bind address."""
-        return f"{self.host}:{self.port}"
 
 
 @lru_cache(maxsize=1)

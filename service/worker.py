@@ -37,7 +37,7 @@ from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
 from service.lifecycle import begin_draining, begin_retiring
-from service.settings import get_settings
+from service.server_settings import ServerSettings
 
 __all__ = ["Worker", "drain_bound"]
 
@@ -245,7 +245,7 @@ class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn_worker ships no ty
         # gunicorn already added the jitter to max_requests; recycling is the drain's.
         self._retire_after = self.config.limit_max_requests or None
         self.config.limit_max_requests = None
-        self._idle_grace = get_settings().drain_idle_seconds
+        self._idle_grace = ServerSettings.from_environ().drain_idle_seconds
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi

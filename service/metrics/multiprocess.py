@@ -6,7 +6,8 @@ they fork (``prepare_multiprocess_dir``, from ``on_starting``), each worker's ap
 values there (``service.metrics._prometheus.use_storage``), dead workers are marked
 (``mark_process_dead``, from ``child_exit``), and ``/metrics`` aggregates every worker's files
 (``service.metrics.exposition``). The master never runs a model, so this module imports
-neither the app nor the tallies (tests/test_imports.py).
+neither the app nor the tallies (tests/test_imports.py), nor prometheus_client until a worker
+has died.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-
-from prometheus_client import multiprocess
 
 __all__ = ["mark_process_dead", "multiprocess_dir", "prepare_multiprocess_dir"]
 
@@ -40,6 +39,9 @@ def prepare_multiprocess_dir(path: Path) -> Path:
 
 
 def mark_process_dead(pid: int) -> None:
-    """Called by gunicorn when a worker exits: drops its live gauges."""
+    """Called by gunicorn when a worker exits: drops its live gauges. prometheus_client is
+    imported here, not at the top: the master loads it only once a worker has died."""
     if multiprocess_dir():
+        from prometheus_client import multiprocess
+
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

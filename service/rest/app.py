@@ -67,9 +67,9 @@ def create_app(
     """
     settings = settings or get_settings()
     if not logging.getLogger().handlers:  # gunicorn's logconfig (or pytest) may own logging
-        configure_logging(settings.log_level)
+        configure_logging(settings.server.log_level)
     api_keys = settings.load_api_keys() if settings.auth_enabled else None
-    use_storage(settings.prometheus_multiproc_dir)
+    use_storage(settings.server.prometheus_multiproc_dir)
     metrics = Metrics()
     dataplane = build_dataplane(
         settings, repository=repository, observer=metrics, batcher=_batcher(settings)
@@ -141,7 +141,7 @@ def _static_routes(table: RouteTable) -> list[tuple[str, str]]:
 
 def _access_log(settings: Settings) -> AccessLog | None:
     """The access log, unless switched off (ACCESS_LOG) or LOG_LEVEL is above info."""
-    level = logging.getLevelName(settings.log_level.upper())
+    level = logging.getLevelName(settings.server.log_level.upper())
     if not settings.access_log or (isinstance(level, int) and level > logging.INFO):
         return None
     return AccessLog(flush_interval=settings.access_log_flush_seconds)

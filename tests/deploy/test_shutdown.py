@@ -14,7 +14,7 @@ A pod that is deleted (a rolling update, a scale-in) goes through, from the dele
 
 Each step must end before the next one's deadline, or requests are cut: the idle grace
 within the worker's deadline, the worker's deadline within gunicorn's, gunicorn's within
-kubelet's. The server reads the rendered ConfigMap with its own ``Settings``, so a
+kubelet's. The server reads the rendered ConfigMap with its own ``ServerSettings``, so a
 misspelt or out-of-range variable fails here too.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import Settings
+from service.server_settings import ServerSettings
 from service.worker import drain_bound
 from tests.support.chart import API_SCENARIOS, Render, helm_template
 from tests.support.k8s import Doc, load_docs
@@ -32,7 +32,7 @@ from tests.support.k8s import Doc, load_docs
 SHUTDOWN_ENV = {"GRACEFUL_TIMEOUT", "KEEPALIVE", "DRAIN_IDLE_SECONDS"}
 
 
-def timeline(docs: list[Doc]) -> tuple[Settings, float, float]:
+def timeline(docs: list[Doc]) -> tuple[ServerSettings, float, float]:
     """(the server's settings from the API ConfigMap, the preStop sleep, the grace period)."""
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     spec = deployment["spec"]["template"]["spec"]
@@ -41,13 +41,12 @@ def timeline(docs: list[Doc]) -> tuple[Settings, float, float]:
     config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == name)
     env: dict[str, str] = config["data"]
     assert env.keys() >= SHUTDOWN_ENV
-    fields = {k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields}
-    settings = Settings.model_validate(fields)
+    settings = ServerSettings.from_environ(env)
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     return settings, pre_stop, spec["terminationGracePeriodSeconds"]
 
 
-def check_timeline(settings: Settings, pre_stop: float, grace: float) -> None:
+def check_timeline(settings: ServerSettings, pre_stop: float, grace: float) -> None:
     worker_deadline = drain_bound(settings.graceful_timeout)
     assert settings.drain_idle_seconds <= worker_deadline, "idle grace past the drain's end"
     assert worker_deadline <= settings.graceful_timeout, "the drain outlives gunicorn's SIGKILL"
