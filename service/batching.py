@@ -45,13 +45,13 @@ import numpy as np
 
 from service.errors import OverloadedError
 from service.models import LoadedModel
-from service.tensors import FloatArray
+from service.tensors import FloatArray, ModelArray
 
 __all__ = ["RETRY_AFTER_SECONDS", "BatchPolicy", "Batcher"]
 
 RETRY_AFTER_SECONDS = 1
 
-Outputs = tuple[list[FloatArray], float]
+Outputs = tuple[list[ModelArray], float]
 
 
 @dataclass(frozen=True, slots=True)

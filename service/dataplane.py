@@ -26,6 +26,10 @@ a (unit text, model unit) pair is parsed and checked once and its factor kept
 rather than through numpy; anything else, and any value the shortcut cannot convert to a
 finite number, takes the general path, which raises every error (so messages come from
 one place). ``tests/bench/test_hot_path.py`` holds both paths to identical answers.
+
+Outputs keep the dtype the model computes in (``LoadedModel.dtype``): a float32 result
+converted to another unit is computed in float64 and rounded once to float32, so it is the
+float32 nearest the exact conversion, on both paths.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import time
 from collections.abc import Awaitable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import anyio.to_thread
 import numpy as np
@@ -52,7 +56,7 @@ from service.errors import (
     UnitError,
 )
 from service.models import BoolArray, DomainPolicy, InputDomain, LoadedModel, ModelRepository
-from service.tensors import FloatArray, as_float_array, check_finite, rows_of
+from service.tensors import FloatArray, ModelArray, as_float_array, check_finite, rows_of
 from service.units import ParsedUnit, conversion, parse_unit, same_dimension
 
 __all__ = [
@@ -84,9 +88,10 @@ class QuantityIn:
 
 @dataclass(frozen=True, slots=True)
 class QuantityOut:
-    """An output in the unit asked for; ``values`` keeps the row axis only if batched."""
+    """An output in the unit asked for, in the model's dtype; ``values`` keeps the row axis
+    only if batched."""
 
-    values: FloatArray
+    values: ModelArray
     unit: ParsedUnit
 
 
@@ -138,7 +143,7 @@ class ForwardRunner(Protocol):
 
     def run(
         self, model: LoadedModel, batch: Sequence[FloatArray], rows: int
-    ) -> Awaitable[tuple[list[FloatArray], float]]:
+    ) -> Awaitable[tuple[list[ModelArray], float]]:
         """The model's outputs for `batch` and the forward seconds."""
 
 
@@ -148,21 +153,31 @@ class _Conversion:
     factor: float
     shift: float
     identity: bool
-    # |x| below this converts to a finite value: no need for numpy's error state
-    # (entering np.errstate costs more than the conversion of a few values).
+    # |x| below this converts to a finite float64 (safe_below) or float32 (safe_below32):
+    # no need for numpy's error state (entering np.errstate costs more than the
+    # conversion of a few values).
     safe_below: float
+    safe_below32: float
 
-    def apply(self, values: FloatArray) -> FloatArray:
-        """``values * factor + shift``; non-finite results are the caller's to check."""
-        if values.size and float(np.abs(values).max()) < self.safe_below:
-            return values * self.factor + self.shift
+    def apply(self, values: _Floats) -> _Floats:
+        """``values * factor + shift``, computed in float64 and returned in the dtype of
+        `values` (rounded once); non-finite results are the caller's to check."""
+        wide = values.astype(np.float64, copy=False)
+        limit = self.safe_below32 if values.dtype == _F32 else self.safe_below
+        if wide.size and float(np.abs(wide).max()) < limit:
+            return cast(_Floats, (wide * self.factor + self.shift).astype(values.dtype, copy=False))
         with np.errstate(over="ignore", invalid="ignore"):
-            return values * self.factor + self.shift
+            out = (wide * self.factor + self.shift).astype(values.dtype, copy=False)
+        return cast(_Floats, out)
 
 
 CONVERSION_CACHE_SIZE = 4096  # (unit text, model unit) pairs; cleared when full
 _INT64 = 2**63
 _FLOAT_MAX = float(np.finfo(np.float64).max)
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_F32_MAX = float(np.finfo(np.float32).max)
+_Floats = TypeVar("_Floats", bound=ModelArray)
 
 
 class PredictObserver(Protocol):
@@ -436,14 +451,14 @@ class DataPlane:
             rows_outside=count,
         )
 
-    def run(self, prepared: Prepared) -> tuple[list[FloatArray], float]:
+    def run(self, prepared: Prepared) -> tuple[list[ModelArray], float]:
         """The forward pass on plain arrays; returns the outputs and its seconds."""
         started = time.perf_counter()
         raw = prepared.model.predict(prepared.batch)
         return raw, time.perf_counter() - started
 
     def finish(
-        self, request: PredictRequest, prepared: Prepared, raw: list[FloatArray]
+        self, request: PredictRequest, prepared: Prepared, raw: list[ModelArray]
     ) -> PredictResult:
         """Check every output is finite and convert it to the unit asked for."""
         model = prepared.model
@@ -480,7 +495,7 @@ class DataPlane:
         self,
         request: PredictRequest,
         prepared: Prepared,
-        raw: list[FloatArray],
+        raw: list[ModelArray],
         seconds: float,
     ) -> PredictResult:
         try:
@@ -509,7 +524,8 @@ class DataPlane:
             factor, shift = conversion(model_unit, unit)
         identity = unit is model_unit or (factor == 1.0 and shift == 0.0)
         safe_below = max(0.0, 0.5 * (_FLOAT_MAX - abs(shift)) / abs(factor))
-        found = _Conversion(unit, factor, shift, identity, safe_below)
+        safe_below32 = max(0.0, 0.5 * (_F32_MAX - abs(shift)) / abs(factor))
+        found = _Conversion(unit, factor, shift, identity, safe_below, safe_below32)
         if len(self._conversions) >= CONVERSION_CACHE_SIZE:
             self._conversions.clear()
         self._conversions[key] = found
@@ -602,7 +618,7 @@ class DataPlane:
         return rows
 
     def _output(
-        self, name: str, model_unit: ParsedUnit, values: FloatArray, wanted: str | None
+        self, name: str, model_unit: ParsedUnit, values: ModelArray, wanted: str | None
     ) -> QuantityOut:
         unit = model_unit
         conv = None if wanted is None else self._conversion(wanted, model_unit, "output", name)
@@ -611,26 +627,35 @@ class DataPlane:
         one = self._fast_output(values, conv)
         if one is not None:
             return QuantityOut(one, unit)
-        if conv is not None and not conv.identity:
-            values = conv.apply(values)
-        if not np.isfinite(values).all():
+        converted = values if conv is None or conv.identity else conv.apply(values)
+        if not np.isfinite(converted).all():
+            if converted is not values and np.isfinite(values).all():
+                raise NonFiniteError(
+                    f"output '{name}': a value in '{unit.expression}' is beyond the range of "
+                    f"{values.dtype}, the dtype the model computes in; ask for a larger unit",
+                    output=name,
+                    unit=unit.expression,
+                )
             raise NonFiniteError(
                 f"output '{name}': the model produced a non-finite value; the inputs are "
                 "probably outside the domain the model is defined on",
                 output=name,
             )
-        return QuantityOut(values, unit)
+        return QuantityOut(converted, unit)
 
-    def _fast_output(self, values: FloatArray, conv: _Conversion | None) -> FloatArray | None:
+    def _fast_output(self, values: ModelArray, conv: _Conversion | None) -> ModelArray | None:
         """A single output value converted with float arithmetic (as ``_one_row_scalar`` does
         for inputs): numpy's abs/max/multiply/add/isfinite on one number cost more than
-        the whole output step otherwise. None: the general path (which raises errors)."""
+        the whole output step otherwise. The float64 result is rounded once to the model's
+        dtype, as the general path rounds it. None: the general path (which raises errors)."""
         if values.size != 1:
             return None
         x = float(values.flat[0])
         if conv is not None and not conv.identity:
             x = x * conv.factor + conv.shift
-        return _one(x, values.shape) if math.isfinite(x) else None
+        # Below float32's largest value, rounding to float32 cannot overflow; NaN fails too.
+        limit = _F32_MAX if values.dtype == _F32 else math.inf
+        return _one(x, values.shape, values.dtype) if abs(x) < limit else None
 
     # --- units without a model ------------------------------------------------------
     def convert(self, value: Any, source: str, target: str) -> tuple[FloatArray, ParsedUnit]:
@@ -659,13 +684,14 @@ def _rows_hint(request: PredictRequest) -> int:
     return rows
 
 
-def _one(x: float, shape: tuple[int, ...]) -> FloatArray:
-    """An array of `shape` holding the single value `x` (np.full costs three times more)."""
+def _one(x: float, shape: tuple[int, ...], dtype: np.dtype[Any] = _F64) -> ModelArray:
+    """An array of `dtype` and `shape` holding the single value `x` (np.full costs three
+    times more)."""
     if shape == (1,):
-        return np.array([x])
+        return np.array([x], dtype=dtype)
     if shape == ():
-        return np.array(x)
-    return np.full(shape, x)
+        return np.array(x, dtype=dtype)
+    return np.full(shape, x, dtype=dtype)
 
 
 def _mismatch(

@@ -1,10 +1,15 @@
-"""Client values to plain float64 arrays, and the row/broadcast rules between them.
+"""Client values to plain float64 arrays, the row/broadcast rules between them, and JSON.
 
 Why a module of its own: every door (native JSON, OIP, batch rows) hands the core
 numbers in some nested form, and the checks that make them safe (numbers only, no
 ragged lists, finite, shape fits the model, bounded size) must exist exactly once.
 Values are plain numpy arrays from here on: dimtensor's DimArray is never built from
 client data, which keeps its numpy-left-operand crash out of reach.
+
+Results go the other way in the dtype the model computes in (``ModelArray``); the JSON doors
+write them with :func:`dumps_json`, which gives a float32 the shortest text that reads back
+to the same float32 (``35.324``, not the float64 digits ``35.32400131225586``) and a float64
+the shortest text that reads back to the same float64.
 """
 
 from __future__ import annotations
@@ -20,9 +25,21 @@ import orjson
 
 from service.errors import LimitExceededError, NonFiniteError, ShapeError
 
-__all__ = ["FloatArray", "as_float_array", "check_finite", "loads_json", "rows_of"]
+__all__ = [
+    "FloatArray",
+    "ModelArray",
+    "as_float_array",
+    "check_finite",
+    "dumps_json",
+    "json_values",
+    "loads_json",
+    "rows_of",
+]
 
 FloatArray = npt.NDArray[np.float64]
+"""Client values and model inputs: float64."""
+ModelArray = npt.NDArray[np.floating[Any]]
+"""A model's results, in the dtype it computes in (``LoadedModel.dtype``)."""
 
 _NUMERIC_KINDS = frozenset("iuf")
 
@@ -46,6 +63,20 @@ def loads_json(raw: bytes) -> Any:
         except orjson.JSONDecodeError:
             pass
     return json.loads(raw)
+
+
+def json_values(values: ModelArray | np.floating[Any]) -> Any:
+    """`values` as :func:`dumps_json` writes them in their own dtype: a numpy scalar for a
+    single value (orjson refuses 0-d arrays), else a C-contiguous array."""
+    if not isinstance(values, np.ndarray):
+        return values
+    return values[()] if values.ndim == 0 else np.ascontiguousarray(values)
+
+
+def dumps_json(doc: Any) -> bytes:
+    """A response body: orjson, numpy arrays and scalars written straight from their dtype
+    (float32 as the shortest float32 text). Values must be finite (the core checks them)."""
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _describe(value: Any) -> str:

@@ -7,6 +7,12 @@ JSON text (the usual case past a few values, and the difference between a body t
 the server's MAX_BODY_BYTES and a 413); outputs are then asked for in binary as well.
 Fields an answer carries that this client does not know (a newer server's) are kept in
 ``Answer.extras`` and ``RawOutput.extras``, never an error.
+
+Answers come back as float64 arrays whatever the model computes in. An OIP output is read in
+the datatype it declares, JSON or binary alike (as tritonclient does), then widened: an
+``FP32`` output is the model's float32 value exactly, by either encoding. A native answer
+has no datatype: its numbers (the shortest text of the model's float32 or float64 values)
+are read as float64.
 """
 
 from __future__ import annotations
@@ -189,7 +195,8 @@ def _tensor_values(out: dict[str, Any], content: bytes, offset: int) -> tuple[Fl
     shape = [int(d) for d in out["shape"]]
     size = (out.get("parameters") or {}).get("binary_data_size")
     if size is None:
-        return np.asarray(out["data"], dtype=np.float64).reshape(shape), offset
+        declared = np.asarray(out["data"], dtype=_DTYPES.get(str(out.get("datatype")), "<f8"))
+        return declared.astype(np.float64).reshape(shape), offset
     dtype = np.dtype(_DTYPES[out["datatype"]])
     count = math.prod(shape)
     if count * dtype.itemsize != size or offset + size > len(content):

@@ -27,7 +27,7 @@ from service.models.repository import (
     default_repository_path,
     version_sort_key,
 )
-from service.models.runtime import FloatArray, LoadedModel, load_model
+from service.models.runtime import LoadedModel, ModelArray, load_model
 
 __all__ = [
     "DOMAIN_POLICIES",
@@ -36,9 +36,9 @@ __all__ = [
     "ArchitectureSpec",
     "BoolArray",
     "DomainPolicy",
-    "FloatArray",
     "InputDomain",
     "LoadedModel",
+    "ModelArray",
     "ModelDomain",
     "ModelManifest",
     "ModelRepository",

@@ -4,12 +4,20 @@
 author would fix them (units, architecture, widths, dimensions, weights, forward pass), and
 prefixes each message with the model and version. :meth:`LoadedModel.predict` works on plain
 numpy arrays in the model's declared units; unit conversion belongs to the core, not here.
+
+A model computes in one dtype, :attr:`LoadedModel.dtype`: its weights' (float32 for the
+architectures the server defines; float64 for a TorchScript module with float64 weights;
+float32, torch's default, for an analytic module without any). Inputs are handed to the
+module in it and results come back in it, so every door can declare and render the
+precision the model really has (a float32 result is not widened into float64 digits it
+never had).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,12 +39,48 @@ from service.models.weights import (
     read_state_dict,
     resolve_weights_path,
 )
+from service.tensors import ModelArray
 from service.units import ParsedUnit, parse_unit
 
-__all__ = ["WARMUP_ROWS", "FloatArray", "LoadedModel", "load_model"]
+__all__ = [
+    "COMPUTE_DTYPES",
+    "WARMUP_ROWS",
+    "LoadedModel",
+    "ModelArray",
+    "compute_dtype",
+    "load_model",
+]
 
-FloatArray = npt.NDArray[np.float64]
 WARMUP_ROWS = 2
+COMPUTE_DTYPES: dict[torch.dtype, np.dtype[Any]] = {
+    torch.float32: np.dtype(np.float32),
+    torch.float64: np.dtype(np.float64),
+}
+"""The dtypes a model may compute in, torch's to numpy's."""
+
+
+def compute_dtype(module: nn.Module) -> np.dtype[Any]:
+    """The dtype `module` computes in: that of its floating-point parameters (of its
+    floating-point buffers when it has no parameters); float32, torch's default, for a
+    module with neither (an analytic formula).
+
+    Raises:
+        ManifestError: the weights mix dtypes, or are of a dtype other than float32/float64.
+    """
+    found = {t.dtype for t in module.parameters() if t.is_floating_point()} or {
+        t.dtype for t in module.buffers() if t.is_floating_point()
+    }
+    if not found:
+        return COMPUTE_DTYPES[torch.float32]
+    names = sorted(str(d).removeprefix("torch.") for d in found)
+    if len(found) > 1:
+        raise ManifestError(
+            f"the module's weights mix dtypes {names}; expected one dtype, float32 or float64"
+        )
+    (dtype,) = found
+    if dtype not in COMPUTE_DTYPES:
+        raise ManifestError(f"the module's weights are {names[0]}; expected float32 or float64")
+    return COMPUTE_DTYPES[dtype]
 
 
 class LoadedModel:
@@ -59,6 +103,10 @@ class LoadedModel:
         self.input_units = input_units
         self.output_units = output_units
         self.architecture = architecture
+        # The one answer to "which precision does this model have": the runtime computes
+        # and returns in it, the core converts units keeping it, the doors declare it.
+        self.dtype = compute_dtype(module)
+        self._torch_dtype = next(t for t, n in COMPUTE_DTYPES.items() if n == self.dtype)
         self.input_sizes = tuple(spec.size for spec in manifest.inputs)
         self.output_sizes = tuple(spec.size for spec in manifest.outputs)
         self._input_shapes = tuple(tuple(spec.shape) for spec in manifest.inputs)
@@ -83,10 +131,11 @@ class LoadedModel:
     def __repr__(self) -> str:
         return f"LoadedModel({self.name!r}, version={self.version!r})"
 
-    def predict(self, inputs: Sequence[npt.ArrayLike]) -> list[FloatArray]:
+    def predict(self, inputs: Sequence[npt.ArrayLike]) -> list[ModelArray]:
         """Inputs in manifest order, each ``(rows, *spec.shape)`` in declared units; outputs alike.
 
-        Computation is float32 (the weights' precision); results are returned as float64.
+        Inputs are read as float64 and handed to the module in :attr:`dtype`; the outputs
+        are C-contiguous arrays of :attr:`dtype`.
         """
         specs = self.manifest.inputs
         if len(inputs) != len(specs):
@@ -116,19 +165,26 @@ class LoadedModel:
                     received=list(array.shape),
                 )
         if self._scalars:
-            flat = np.array(arrays, dtype=np.float32).T  # (rows, inputs), a strided view
+            flat = np.array(arrays, dtype=self.dtype).T  # (rows, inputs), a strided view
         else:
             columns = [a.reshape(rows, n) for a, n in zip(arrays, self.input_sizes, strict=True)]
-            flat = np.concatenate(columns, axis=1).astype(np.float32)
+            flat = np.concatenate(columns, axis=1).astype(self.dtype)
         with torch.inference_mode():
             result = self.module(torch.from_numpy(flat))
         out = _check_output(result, rows, sum(self.output_sizes), self.manifest)
+        if out.dtype != self._torch_dtype:
+            raise ManifestError(
+                f"forward pass returned {str(out.dtype).removeprefix('torch.')} values; the "
+                f"model computes in {self.dtype} (its weights' dtype), and returns it",
+                expected=str(self.dtype),
+                received=str(out.dtype).removeprefix("torch."),
+            )
+        values = out.numpy()
         if self._scalars:
             # Rows of the C-ordered transpose are contiguous (rows,) arrays: serializers
             # (orjson's numpy support) refuse strided views.
-            return list(np.array(out.numpy().T, dtype=np.float64, order="C"))
-        values = out.numpy().astype(np.float64)
-        outputs: list[FloatArray] = []
+            return list(np.array(values.T, order="C"))
+        outputs: list[ModelArray] = []
         start = 0
         for spec, size in zip(self.manifest.outputs, self.output_sizes, strict=True):
             column = values[:, start : start + size].reshape(rows, *spec.shape)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.models import FloatArray, LoadedModel, ModelRepository, default_repository_path
+from service.models import LoadedModel, ModelRepository, default_repository_path
+from service.tensors import FloatArray
 from training.pendulum import AMPLITUDE_MAX, G_RANGE, LENGTH_RANGE, TOLERANCE, exact_period
 
 # float32 evaluation of sin/cos/products: a few ulp (6e-8 each) of relative error.

@@ -1,8 +1,11 @@
-"""LoadedModel.predict: manifest order in, manifest order out, float64 arrays per declared shape."""
+"""LoadedModel.predict: manifest order in, manifest order out, arrays per declared shape in the
+dtype the model computes in (its weights')."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +20,15 @@ from service.models import (
     resolve_architecture,
 )
 from service.models.nets import MLP
-from tests.support.models import mlp_manifest, projectile_manifest, state_dict_for, write_model
+from tests.support.models import (
+    Scale,
+    mlp_manifest,
+    projectile_manifest,
+    scale_manifest,
+    state_dict_for,
+    write_model,
+    write_torchscript,
+)
 
 
 @pytest.fixture
@@ -36,12 +47,12 @@ def test_predict_matches_the_module_on_concatenated_columns(toy: LoadedModel) ->
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(5,)), rng.normal(size=(5, 2))
     (out,) = toy.predict([a, b])
-    assert out.dtype == np.float64
+    assert out.dtype == np.float32
     assert out.shape == (5, 2)
     flat = torch.from_numpy(np.concatenate([a[:, None], b], axis=1).astype(np.float32))
     with torch.inference_mode():
         expected = toy.module(flat).numpy()
-    np.testing.assert_array_equal(out, expected.astype(np.float64))
+    np.testing.assert_array_equal(out, expected)
 
 
 def test_rows_are_independent(toy: LoadedModel) -> None:
@@ -51,11 +62,12 @@ def test_rows_are_independent(toy: LoadedModel) -> None:
     np.testing.assert_allclose(batch, np.stack(singles), rtol=1e-6)
 
 
-def test_outputs_are_contiguous_float64(tmp_path: Path) -> None:
+def test_outputs_are_contiguous_in_the_models_dtype(tmp_path: Path) -> None:
     model = load_model(write_model(tmp_path, projectile_manifest()))
+    assert model.dtype == np.float32  # an analytic module computes in torch's default
     for out in model.predict([np.ones(3), np.ones(3), np.ones(3)]):
         assert out.flags.c_contiguous
-        assert out.dtype == np.float64
+        assert out.dtype == np.float32
 
 
 def test_zero_rows(toy: LoadedModel) -> None:
@@ -209,3 +221,66 @@ def test_pi_group_params_must_be_consistent() -> None:
     )
     with pytest.raises(ManifestError, match="one exponent per input column"):
         resolve_architecture(spec)
+
+
+class _Mixed(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.ones(1))
+        self.b = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.a
+
+
+class _Widening(torch.nn.Module):
+    """float32 weights, a float64 answer: not the dtype the model declares by its weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * self.w).double()
+
+
+@pytest.mark.parametrize(
+    ("module", "dtype"),
+    [
+        pytest.param(Scale(torch.float32, 3.0), np.float32, id="float32-weights"),
+        pytest.param(Scale(torch.float64, 3.0), np.float64, id="float64-weights"),
+    ],
+)
+def test_a_model_computes_and_answers_in_its_weights_dtype(
+    tmp_path: Path, module: torch.nn.Module, dtype: type[np.floating[Any]]
+) -> None:
+    model = load_model(write_torchscript(tmp_path, scale_manifest("s"), module), trusted=True)
+    assert model.dtype == dtype
+    x = np.array([0.1, 35.324])
+    (y,) = model.predict([x])
+    assert y.dtype == dtype
+    assert y.tolist() == (x.astype(dtype) * dtype(3.0)).tolist()  # computed in that dtype
+
+
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        pytest.param(
+            _Mixed(), "the module's weights mix dtypes ['float32', 'float64']", id="mixed"
+        ),
+        pytest.param(
+            Scale(torch.float16), "the module's weights are float16; expected float32 or", id="f16"
+        ),
+        pytest.param(
+            _Widening(),
+            "forward pass returned float64 values; the model computes in float32",
+            id="answers-in-another-dtype",
+        ),
+    ],
+)
+def test_a_model_without_one_float32_or_float64_dtype_is_refused(
+    tmp_path: Path, module: torch.nn.Module, message: str
+) -> None:
+    folder = write_torchscript(tmp_path, scale_manifest("s"), module)
+    with pytest.raises(ManifestError, match=re.escape(message)):
+        load_model(folder, trusted=True)

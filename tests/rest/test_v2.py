@@ -57,7 +57,7 @@ async def test_model_metadata_declares_units(aclient: httpx.AsyncClient):
         speed = next(t for t in meta["inputs"] if t["name"] == "speed")
         assert speed == {
             "name": "speed",
-            "datatype": "FP64",
+            "datatype": "FP32",  # what the model computes in (any numeric datatype is read)
             "shape": [-1],
             "parameters": {
                 "unit": "m/s",
@@ -67,6 +67,7 @@ async def test_model_metadata_declares_units(aclient: httpx.AsyncClient):
             },
         }
         assert {t["name"] for t in meta["outputs"]} == {"range", "apex_height", "flight_time"}
+        assert {t["datatype"] for t in meta["outputs"]} == {"FP32"}
 
 
 async def test_model_ready(aclient: httpx.AsyncClient):
@@ -88,7 +89,7 @@ async def test_infer_converts_units_and_echoes_id(aclient: httpx.AsyncClient):
     assert [o["name"] for o in out["outputs"]] == ["range"]  # only what was asked for
     rng = out["outputs"][0]
     assert rng["shape"] == [1]
-    assert rng["datatype"] == "FP64"
+    assert rng["datatype"] == "FP32"
     assert rng["parameters"] == {"unit": "km", "dimension": "length"}
     assert rng["data"] == [pytest.approx(400 / G0 / 1000, rel=1e-6)]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -90,4 +91,37 @@ def write_model(
             tensors = state_dict_for(manifest)
         if tensors:
             save_file(tensors, str(path / weights["file"]))
+    return path
+
+
+def scale_manifest(name: str, version: str = "1") -> dict[str, Any]:
+    """One input x [J] -> one output y [J], served by a TorchScript module (``model.pt``)."""
+    return {
+        "name": name,
+        "version": version,
+        "inputs": [{"name": "x", "unit": "J"}],
+        "outputs": [{"name": "y", "unit": "J"}],
+        "architecture": {"name": "torchscript", "params": {"in_features": 1, "out_features": 1}},
+        "weights": {"file": "model.pt", "format": "torchscript"},
+    }
+
+
+class Scale(torch.nn.Module):
+    """``y = w·x`` with one weight ``w`` of the dtype asked for: a model that computes in
+    that dtype (float64 needs TorchScript: the server's own architectures are float32)."""
+
+    def __init__(self, dtype: torch.dtype, weight: float = 1.0) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.full((1,), weight, dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.w
+
+
+def write_torchscript(root: Path, manifest: dict[str, Any], module: torch.nn.Module) -> Path:
+    """`manifest` with `module` scripted into its ``model.pt`` (load it trusted)."""
+    path = write_model(root, manifest)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch deprecates TorchScript
+        torch.jit.save(torch.jit.script(module), str(path / manifest["weights"]["file"]))
     return path

@@ -9,6 +9,9 @@ but Python's json accepts: NaN, Infinity, huge integers) and validates it with t
 pydantic model FastAPI would, raising the same ``RequestValidationError``: FastAPI's
 generic body machinery cost more than the whole unit work of a 1-row request. The
 OpenAPI document still names ``PredictRequestBody`` (``openapi_extra``).
+
+Values are written in the dtype the model computes in: a float32 model's outputs as the
+shortest text that reads back to the same float32 (``service.tensors.dumps_json``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import email.message
 import json
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -43,7 +45,7 @@ from service.rest.native.schemas import (
     TensorInfo,
 )
 from service.rest.routing import raw_body
-from service.tensors import loads_json
+from service.tensors import dumps_json, json_values, loads_json
 from service.units import dimension_exponents, parse_unit
 
 __all__ = ["NativeDoor", "parse_predict_body"]
@@ -112,7 +114,7 @@ class NativeDoor(ProblemDoor):
                 outputs=body.outputs,
             )
         )
-        return Response(orjson.dumps(_predict_json(result)), media_type="application/json")
+        return Response(dumps_json(_predict_json(result)), media_type="application/json")
 
     async def list_models(self) -> ModelList:
         """Every model, each version's signature (units, dimensions, shapes) and status."""
@@ -192,7 +194,7 @@ def _predict_json(result: PredictResult) -> dict[str, Any]:
         "version": result.version,
         "outputs": {
             name: {
-                "value": out.values.tolist(),
+                "value": json_values(out.values),
                 "unit": out.unit.expression,
                 "dimension": out.unit.dimension_name,
             }

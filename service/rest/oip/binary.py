@@ -4,6 +4,9 @@ Stock clients (tritonclient) send inputs and ask for outputs in binary by defaul
 body is the JSON request followed by raw little-endian tensors, the JSON length is in
 the ``Inference-Header-Content-Length`` header, and each binary input says its size in
 ``parameters.binary_data_size``. Supporting it is what lets such clients work unchanged.
+
+An output goes back in the datatype its JSON part declares (``datatype_of`` the model's
+dtype: ``FP32`` is 4 little-endian bytes a value, ``FP64`` 8).
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ import math
 from typing import Any
 
 import numpy as np
-import orjson
 
 from service.errors import InputError
-from service.tensors import FloatArray, loads_json
+from service.tensors import ModelArray, dumps_json, loads_json
 
 __all__ = [
+    "DATATYPES",
+    "DTYPES",
     "HEADER",
     "BinaryTensorError",
+    "datatype_of",
     "encode_response",
     "split_request",
     "wants_binary",
@@ -31,6 +36,13 @@ DTYPES: dict[str, str] = {
     "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8",
     "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",
 }  # fmt: skip
+DATATYPES: dict[np.dtype[Any], str] = {np.dtype(code): name for name, code in DTYPES.items()}
+"""numpy's dtype -> the protocol's datatype name."""
+
+
+def datatype_of(values: ModelArray | np.generic) -> str:
+    """The protocol's datatype of an array or scalar (``FP32`` for float32)."""
+    return DATATYPES[values.dtype]
 
 
 class BinaryTensorError(InputError):
@@ -116,17 +128,17 @@ def wants_binary(request: dict[str, Any], output: dict[str, Any] | None) -> bool
     return bool((request.get("parameters") or {}).get("binary_data_output", False))
 
 
-def encode_response(doc: dict[str, Any], binary: dict[str, FloatArray]) -> tuple[bytes, int]:
-    """The body (JSON part, then the raw outputs named in `binary`) and the JSON part's
-    length, for ``Inference-Header-Content-Length``."""
+def encode_response(doc: dict[str, Any], binary: dict[str, ModelArray]) -> tuple[bytes, int]:
+    """The body (JSON part, then the raw outputs named in `binary`, each in the datatype its
+    JSON part declares) and the JSON part's length, for ``Inference-Header-Content-Length``."""
     tail = []
     for output in doc["outputs"]:
         values = binary.get(output["name"])
         if values is None:
             continue
-        data = np.ascontiguousarray(values, dtype="<f8").tobytes()
+        data = np.ascontiguousarray(values, dtype=DTYPES[output["datatype"]]).tobytes()
         output.pop("data", None)
         output.setdefault("parameters", {})["binary_data_size"] = len(data)
         tail.append(data)
-    head = orjson.dumps(doc)
+    head = dumps_json(doc)
     return head + b"".join(tail), len(head)

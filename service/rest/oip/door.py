@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -27,7 +26,7 @@ from service.models import LoadedModel, TensorSpec
 from service.models.domains import declared_json
 from service.rest.asgi import header
 from service.rest.native.problems import status_for
-from service.rest.oip.binary import HEADER, encode_response, wants_binary
+from service.rest.oip.binary import DATATYPES, HEADER, encode_response, wants_binary
 from service.rest.oip.datamodels import (
     InferenceRequest,
     InferenceResponse,
@@ -41,6 +40,7 @@ from service.rest.oip.datamodels import (
 )
 from service.rest.oip.tensors import parse_infer, to_predict_request, to_response
 from service.rest.routing import DoorRoute, Refusal, raw_body
+from service.tensors import dumps_json
 from service.units import ParsedUnit
 
 __all__ = ["EXTENSIONS", "OIP_ERRORS", "OipDoor", "OipRoute", "OipShaper"]
@@ -247,7 +247,7 @@ def _encode(result: PredictResult, body: InferenceRequest, doc: dict[str, Any]) 
         if wants_binary(doc, wanted.get(o["name"]))
     }
     if not binary:
-        return Response(orjson.dumps(response), media_type="application/json")
+        return Response(dumps_json(response), media_type="application/json")
     content, header_length = encode_response(response, binary)
     return Response(
         content,
@@ -259,8 +259,11 @@ def _encode(result: PredictResult, body: InferenceRequest, doc: dict[str, Any]) 
 def _metadata(model: LoadedModel, versions: list[str], policy: str) -> ModelMetadataResponse:
     """Units as ``parameters.unit``/``dimension``; an input's validity domain as
     ``parameters.domain`` (JSON text: parameter values are scalars) and the model's
-    domain policy as ``parameters.domain_policy`` when any input declares a domain."""
+    domain policy as ``parameters.domain_policy`` when any input declares a domain.
+    Every tensor's datatype is the model's dtype (what it computes in and answers in;
+    inputs of any numeric datatype are accepted and converted)."""
     m = model.manifest
+    datatype = DATATYPES[model.dtype]
 
     def tensor(spec: TensorSpec, unit: ParsedUnit) -> MetadataTensor:
         params: dict[str, str | int | float | bool] = {
@@ -271,7 +274,7 @@ def _metadata(model: LoadedModel, versions: list[str], policy: str) -> ModelMeta
         if domain is not None:
             params["domain"] = domain
         return MetadataTensor(
-            name=spec.name, datatype="FP64", shape=[-1, *spec.shape], parameters=params
+            name=spec.name, datatype=datatype, shape=[-1, *spec.shape], parameters=params
         )
 
     return ModelMetadataResponse(

@@ -17,9 +17,9 @@ from pydantic import ValidationError
 from service.dataplane import PredictRequest, PredictResult, QuantityIn
 from service.errors import InputError, ServiceError
 from service.models import LoadedModel
-from service.rest.oip.binary import DTYPES, split_request
+from service.rest.oip.binary import DTYPES, datatype_of, split_request
 from service.rest.oip.datamodels import InferenceRequest, RequestInput
-from service.tensors import FloatArray
+from service.tensors import FloatArray, json_values
 
 __all__ = [
     "FLOAT_DATATYPES",
@@ -193,7 +193,9 @@ def _check_datatype(flat: list[Any], datatype: str, where: str) -> None:
 
 
 def to_response(result: PredictResult, body: InferenceRequest) -> dict[str, Any]:
-    """``InferenceResponse`` as a dict (built directly: no validate/dump round trip)."""
+    """``InferenceResponse`` as a dict (built directly: no validate/dump round trip); each
+    output's ``data`` is a numpy array in the model's dtype, declared by ``datatype``, for
+    ``dumps_json`` to write."""
     wanted = [o.name for o in body.outputs] if body.outputs else list(result.outputs)
     outputs = []
     for name in wanted:
@@ -203,12 +205,12 @@ def to_response(result: PredictResult, body: InferenceRequest) -> dict[str, Any]
             {
                 "name": name,
                 "shape": list(values.shape),
-                "datatype": "FP64",
+                "datatype": datatype_of(values),
                 "parameters": {
                     "unit": out.unit.expression,
                     "dimension": out.unit.dimension_name,
                 },
-                "data": values.ravel().tolist(),
+                "data": json_values(values.ravel()),
             }
         )
     response: dict[str, Any] = {"model_name": result.model, "model_version": result.version}
