@@ -1,5 +1,5 @@
 """The image's one entrypoint: ``dimtensor serve|batch|train ...`` (Dockerfile, Dockerfile.gpu).
 
-Kept apart from ``service``: importing ``service`` imports dimtensor and so torch (about a
-second), which the entrypoint would pay again in every process it hands over to.
+Kept apart from the workloads' packages: it only says the device and hands over, so it loads
+none of what the workload it hands over to would load again.
 """
