@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import httpx
 import numpy as np
+import orjson
 import pytest
 from dimtensor import DimArray
 from dimtensor import units as u
@@ -18,6 +19,7 @@ from tests.support.servers import ServerProcess
 pytestmark = pytest.mark.slow
 
 RNG = np.random.default_rng(1)
+OPT = orjson.OPT_SERIALIZE_NUMPY
 ROWS = RNG.uniform(1, 50, 40_000)
 ANGLES = RNG.uniform(10, 80, ROWS.size)
 GS = RNG.uniform(9.7, 9.9, ROWS.size)
@@ -111,3 +113,19 @@ def test_a_binary_answer_whose_sizes_do_not_add_up_is_refused() -> None:
     assert ok.outputs["x"].values.tolist() == [1.0, 2.0]
     with pytest.raises(AnswerError, match="binary_data_size 16"):
         read_infer(head + b"\0" * 8, {BINARY_HEADER.lower(): str(len(head))})
+
+
+def test_an_fp32_answer_reads_the_same_from_json_and_binary() -> None:
+    """The client reads an output in the datatype it declares, then widens it: the JSON
+    text of a float32 and its four bytes give the same float64 values."""
+    values = np.array([35.324, 0.1, 3.4e38], dtype=np.float32)
+    tensor = {"name": "x", "shape": [3], "datatype": "FP32", "parameters": {"unit": "m"}}
+    doc = {"model_name": "m", "model_version": "1", "outputs": [tensor]}
+    as_json = orjson.dumps({**doc, "outputs": [{**tensor, "data": values}]}, option=OPT)
+    assert b"[35.324,0.1,3.4e+38]" in as_json
+    binary = {**tensor, "parameters": {"unit": "m", "binary_data_size": 12}}
+    head = orjson.dumps({**doc, "outputs": [binary]})
+    from_json = read_infer(as_json, {}).outputs["x"].values
+    from_binary = read_infer(head + values.tobytes(), {BINARY_HEADER.lower(): str(len(head))})
+    assert from_json.dtype == np.float64
+    assert from_json.tolist() == from_binary.outputs["x"].values.tolist() == values.tolist()

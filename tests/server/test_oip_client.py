@@ -55,6 +55,7 @@ def test_health_and_metadata(server: ServerProcess):
     assert c.is_model_ready("projectile")
     assert "units" in c.get_server_metadata()["extensions"]
     meta = c.get_model_metadata("projectile")
+    assert {t["datatype"] for t in meta["inputs"] + meta["outputs"]} == {"FP32"}
     assert {t["name"]: t["parameters"]["unit"] for t in meta["inputs"]} == {
         "speed": "m/s",
         "angle": "rad",
@@ -73,6 +74,9 @@ def test_infer_with_units(server: ServerProcess, binary: bool):
     rng = result.as_numpy("range")
     assert rng.tolist() == pytest.approx([w / 1000 for w in WANT_RANGE], rel=1e-6)
     assert result.get_output("range")["parameters"]["unit"] == "km"
+    # the model computes in float32: declared FP32, read as float32 in JSON and binary alike
+    assert result.get_output("range")["datatype"] == "FP32"
+    assert rng.dtype == np.float32
 
 
 def test_default_client_call_binary_everything(server: ServerProcess):
