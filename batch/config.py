@@ -131,6 +131,11 @@ class ModelJob(_Job):
     outputs: dict[Name, UnitText] | None = Field(
         None, description="Output -> unit; omitted outputs come in the model's units."
     )
+    output_dtype: Literal["model", "float64"] = Field(
+        "model",
+        description="The outputs' column type: the dtype the model computes in (float32 for "
+        "the server's architectures), or float64 (wider columns, no more precision).",
+    )
 
     @field_validator("version", mode="before")
     @classmethod

@@ -10,12 +10,16 @@ Validity domains: when the model declares one and its policy is ``flag``, every 
 boolean ``outside_domain`` column and an ``outside_domain_inputs`` column (the inputs
 outside, comma-separated; null inside), both from the core's flags; under ``refuse`` the
 first row outside stops the job with the core's message (exit code of bad input data).
+
+Output columns have the dtype the model computes in (``LoadedModel.dtype``, float32 for the
+server's architectures), unless the job widens them to float64 (``output_dtype``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +30,7 @@ from jobkit.parquet import Column
 from service.dataplane import DataPlane, PredictRequest, QuantityIn
 from service.errors import ServiceError
 from service.models import BoolArray, LoadedModel
-from service.tensors import FloatArray
+from service.tensors import FloatArray, ModelArray
 from service.units import ParsedUnit
 
 __all__ = ["OUTSIDE", "OUTSIDE_INPUTS", "BatchDoor", "Scored"]
@@ -36,7 +40,7 @@ __all__ = ["OUTSIDE", "OUTSIDE_INPUTS", "BatchDoor", "Scored"]
 class Scored:
     """One chunk's outputs by name, and its rows outside the domain by input."""
 
-    outputs: dict[str, FloatArray]
+    outputs: dict[str, ModelArray]
     outside: dict[str, BoolArray]
 
 
@@ -48,6 +52,7 @@ class BatchDoor:
         model, version: as the config names them (version None: the latest ready one).
         input_units: model input -> the unit of its values (None: the model's own unit).
         outputs: output -> unit asked for (omitted: the model's unit).
+        output_dtype: the outputs' dtype: the model's own, or "float64".
     """
 
     def __init__(
@@ -57,6 +62,7 @@ class BatchDoor:
         version: str | None,
         input_units: Mapping[str, str | None],
         outputs: Mapping[str, str] | None,
+        output_dtype: Literal["model", "float64"] = "model",
     ) -> None:
         self.dataplane = dataplane
         try:
@@ -78,6 +84,14 @@ class BatchDoor:
         self.policy = dataplane.policy_for(self.model)
         # The flag columns exist when rows can be flagged: a domain, and policy "flag".
         self.flags = self.model.domain is not None and self.policy == "flag"
+        self.dtype: np.dtype[Any] = (
+            self.model.dtype if output_dtype == "model" else np.dtype(np.float64)
+        )
+
+    @property
+    def output_type(self) -> pa.DataType:
+        """The Arrow type of every output column."""
+        return pa.from_numpy_dtype(self.dtype)
 
     def domain_columns(self) -> list[Column]:
         """The flag columns every row of this job carries (none: nothing is flagged)."""
@@ -124,7 +138,9 @@ class BatchDoor:
             result = self.dataplane.predict(request)
         except ServiceError as exc:
             raise InputDataError(_located(exc, first_row)) from None
-        outputs = {name: out.values for name, out in result.outputs.items()}
+        outputs = {
+            name: out.values.astype(self.dtype, copy=False) for name, out in result.outputs.items()
+        }
         return Scored(outputs, result.outside)
 
 

@@ -8,8 +8,11 @@ one is ``run``. Every refusal here is a ``ConfigError`` (exit 2) and writes noth
 - ``DesignPlan`` (``sweep``, ``montecarlo``): rows from ``batch.designs``, scored by the
   ``BatchDoor``; each row carries its parameters in the config's units and the outputs.
 - ``PredictPlan`` (``predict``): rows of the input file, scored by the ``BatchDoor``; each
-  row carries its number in the file, the kept columns, the model's inputs as read and the
-  outputs.
+  row carries its number in the file, the kept columns, the model's inputs as read (the
+  file's own column types: a float32 column stays float32) and the outputs.
+
+Output columns have the ``BatchDoor``'s dtype: the model's, or float64 when the job widens
+them (``output_dtype``).
 - ``PiPlan`` (``pi``): problems analysed by dimtensor's ``buckingham_pi``, a row per group.
 """
 
@@ -117,9 +120,9 @@ def _identity(
     )
 
 
-def _quantity(name: str, unit: str) -> Column:
+def _quantity(name: str, unit: str, kind: pa.DataType | None = None) -> Column:
     parsed = parse_unit(unit)
-    return Column(name, pa.float64(), unit, parsed.dimension_name)
+    return Column(name, kind or pa.float64(), unit, parsed.dimension_name)
 
 
 def _output_columns(door: BatchDoor, taken: Sequence[str]) -> list[Column]:
@@ -127,7 +130,7 @@ def _output_columns(door: BatchDoor, taken: Sequence[str]) -> list[Column]:
     for name, unit in door.output_units.items():
         if name in taken:
             raise ConfigError(f"output {name!r} has the name of an input column; rename the column")
-        columns.append(Column(name, pa.float64(), unit.expression, unit.dimension_name))
+        columns.append(Column(name, door.output_type, unit.expression, unit.dimension_name))
     return columns
 
 
@@ -141,7 +144,9 @@ class DesignPlan(Plan):
     def __init__(self, config: SweepJob | MonteCarloJob, dataplane: DataPlane, root: Path) -> None:
         self.config = config
         units = {name: p.unit for name, p in config.parameters.items()}
-        self.door = BatchDoor(dataplane, config.model, config.version, units, config.outputs)
+        self.door = BatchDoor(
+            dataplane, config.model, config.version, units, config.outputs, config.output_dtype
+        )
         self.design: Design = design_for(config)
         self.rows = self.design.rows
         self.columns = [
@@ -190,14 +195,22 @@ class PredictPlan(Plan):
             path, config.input_format, self.inputs, config.keep, config.units
         )
         self.door = BatchDoor(
-            dataplane, config.model, config.version, self.source.units, config.outputs
+            dataplane,
+            config.model,
+            config.version,
+            self.source.units,
+            config.outputs,
+            config.output_dtype,
         )
         self.rows = self.source.rows
         kept = [Column.from_field(self.source.field(name)) for name in config.keep]
         self.columns = [
             _index_column(),
             *kept,
-            *(_quantity(n, self.source.units[n] or "") for n in self.inputs),
+            *(
+                _quantity(n, self.source.units[n] or "", self.source.field(n).type)
+                for n in self.inputs
+            ),
             *_output_columns(self.door, [ROW, *config.keep, *self.inputs]),
             *self.door.domain_columns(),
         ]
@@ -228,7 +241,7 @@ class PredictPlan(Plan):
             arrays = [
                 pa.array(np.arange(first, first + rows, dtype=np.int64)),
                 *(batch.column(name) for name in self.config.keep),
-                *_arrow(list(values.values())),
+                *(batch.column(name) for name in self.inputs),  # as read, in the file's type
                 *_arrow(list(scored.outputs.values())),
                 *self.door.domain_arrays(scored, rows),
             ]

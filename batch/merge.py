@@ -6,6 +6,10 @@ each shard that is missing, incomplete or foreign (exit 4). Parts are copied row
 row group in shard order, so memory stays near one row group; the summary then reads one
 column at a time (count, min, max, mean and quantiles, with the column's unit) and, when
 the rows carry domain flags, counts the rows outside the model's domain by input.
+
+Statistics are computed in float64 and written at the precision of their column: those of a
+float32 column (a float32 model's outputs) as the shortest text of the nearest float32, so
+the summary claims no more digits than the column has.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -23,7 +28,7 @@ from batch.shards import Shard
 from jobkit.errors import IncompleteError
 from jobkit.files import atomic_write
 from jobkit.parquet import PRE_BUFFER, Column
-from service.tensors import FloatArray
+from service.tensors import FloatArray, ModelArray
 
 __all__ = ["MERGED", "QUANTILES", "SUMMARY", "merge"]
 
@@ -73,8 +78,8 @@ def _merged_schema(parts: list[Path]) -> pa.Schema:
     for part in parts[1:]:
         if not pq.read_schema(part).equals(first, check_metadata=False):
             raise IncompleteError(
-                f"cannot merge: {part.name} has columns {pq.read_schema(part).names}, "
-                f"{parts[0].name} has {first.names}"
+                f"cannot merge: {part.name} has columns {_typed(pq.read_schema(part))}, "
+                f"{parts[0].name} has {_typed(first)}"
             )
     metadata = dict(first.metadata or {})
     run = json.loads(metadata[METADATA_KEY])
@@ -82,6 +87,10 @@ def _merged_schema(parts: list[Path]) -> pa.Schema:
         run.pop(key, None)
     metadata[METADATA_KEY] = json.dumps(run, sort_keys=True).encode()
     return first.with_metadata(metadata)
+
+
+def _typed(schema: pa.Schema) -> list[str]:
+    return [f"{field.name}: {field.type}" for field in schema]
 
 
 def summarize(path: Path) -> dict[str, Any]:
@@ -95,7 +104,7 @@ def summarize(path: Path) -> dict[str, Any]:
         column = pf.read(columns=[field.name]).column(0)
         entry["count"] = len(column) - column.null_count
         if pa.types.is_floating(field.type) or pa.types.is_integer(field.type):
-            entry.update(_stats(column.drop_null().to_numpy().astype(np.float64)))
+            entry.update(_stats(column.drop_null().to_numpy()))
         out[field.name] = entry
     return out
 
@@ -116,13 +125,19 @@ def outside_domain(path: Path) -> dict[str, Any] | None:
     return {"rows": flagged.num_rows, "inputs": by_input}
 
 
-def _stats(values: FloatArray) -> dict[str, Any]:
-    if values.size == 0:
+def _stats(column: ModelArray | npt.NDArray[np.integer[Any]]) -> dict[str, Any]:
+    if column.size == 0:
         return {"min": None, "max": None, "mean": None, "quantiles": {}}
+    values: FloatArray = column.astype(np.float64)
+    single = column.dtype == np.float32
+
+    def number(x: float) -> float:
+        return float(str(np.float32(x))) if single else float(x)
+
     qs = np.quantile(values, QUANTILES)
     return {
-        "min": float(values.min()),
-        "max": float(values.max()),
-        "mean": float(values.mean()),
-        "quantiles": {f"{q:g}": float(v) for q, v in zip(QUANTILES, qs, strict=True)},
+        "min": number(values.min()),
+        "max": number(values.max()),
+        "mean": number(values.mean()),
+        "quantiles": {f"{q:g}": number(v) for q, v in zip(QUANTILES, qs, strict=True)},
     }
