@@ -26,7 +26,7 @@ __all__ = ["Settings", "get_settings"]
 class Settings(BaseSettings):
     """Server settings; each field is read from the upper-case environment variable."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(case_sensitive=False, extra="forbid", frozen=True)
 
     # --- models ---
     model_repository: Path | None = Field(

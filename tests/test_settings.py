@@ -100,3 +100,9 @@ def test_the_server_refuses_to_start_on_a_bad_value(tmp_path: Path):
     assert done.returncode != 0
     assert "TIMEOUT: expected a whole number, received 'soon'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_setting_given_to_the_wrong_class_is_refused_not_ignored():
+    """``Settings(log_level=...)`` would otherwise do nothing: the level is the process's."""
+    with pytest.raises(ValidationError, match="log_level"):
+        Settings(log_level="warning")  # type: ignore[call-arg]

@@ -254,12 +254,17 @@ async def test_slow_request_gets_a_504_problem(default_repository: ModelReposito
 
 
 @pytest.mark.parametrize(
-    "settings", [Settings(access_log=False), Settings(log_level="warning")], ids=["off", "level"]
+    ("variable", "value"), [("ACCESS_LOG", "false"), ("LOG_LEVEL", "warning")], ids=["off", "level"]
 )
 async def test_access_log_can_be_switched_off(
-    settings: Settings, default_repository: ModelRepository, capfd: pytest.CaptureFixture[str]
+    variable: str,
+    value: str,
+    default_repository: ModelRepository,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ):
-    app = create_app(settings, repository=default_repository)
+    monkeypatch.setenv(variable, value)
+    app = create_app(Settings(), repository=default_repository)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         r = await c.post("/predict", json=BODY, headers={"x-request-id": "quiet"})
