@@ -26,7 +26,6 @@ from one run, same machine::
 The table has one row per tree and protocol; the ratios are against the first tree.
 """
 
-# ruff: noqa: S603 - a benchmark driver: fixed argv of taskset and wrk
 from __future__ import annotations
 
 import argparse
@@ -34,13 +33,13 @@ import http.client
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.models import write_repository
+from bench.run import LOAD_CORE, SERVER_CORE, drive, ensure_wrk
 from harness.ports import free_port
 from harness.server import SERVE, server_env, serving, start
 
@@ -48,8 +47,6 @@ __all__ = ["main"]
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-LUA = HERE / "post.lua"
-SERVER_CORE, LOAD_CORE = 0, 1
 ROWS = 32
 CONNECTIONS = 16
 
@@ -107,19 +104,9 @@ def answer(port: int, path: str, body: bytes) -> bytes:
     return data
 
 
-def drive(port: int, path: str, body_file: Path, seconds: float) -> dict[str, Any]:
-    """wrk pinned to the load core; the JSON line post.lua prints."""
-    argv = [
-        "taskset", "-c", str(LOAD_CORE), "wrk", "-t2", f"-c{CONNECTIONS}",
-        f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(LUA),
-        f"http://127.0.0.1:{port}{path}", "--", str(body_file),
-    ]  # fmt: skip
-    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-    line = next(ln for ln in out.splitlines() if ln.startswith("BENCH_JSON "))
-    return dict(json.loads(line.removeprefix("BENCH_JSON ")))
-
-
-def measure(tree: Path, repo: Path, work: Path, seconds: float, warmup: float) -> list[Row]:
+def measure(
+    wrk: str, tree: Path, repo: Path, work: Path, seconds: float, warmup: float
+) -> list[Row]:
     """Both protocols against one server started from `tree`."""
     port = free_port()
     settings = {
@@ -132,7 +119,7 @@ def measure(tree: Path, repo: Path, work: Path, seconds: float, warmup: float) -
     root = work / f"server-{len(list(work.glob('server-*')))}"
     env = server_env(root, port, env=settings)
     log = root.parent / f"{root.name}.log"
-    server = start(root, env, argv=SERVE, log=log, cwd=tree, cores=[SERVER_CORE])
+    server = start(root, env, argv=SERVE, log=log, cwd=tree, cores=[int(SERVER_CORE)])
     rows = []
     with serving(server, workers=1, stop_timeout=30):
         for protocol, path, doc in SCENARIOS:
@@ -140,8 +127,8 @@ def measure(tree: Path, repo: Path, work: Path, seconds: float, warmup: float) -
             body_file.write_text(json.dumps(doc))
             size = len(answer(port, path, body_file.read_bytes()))
             if warmup > 0:
-                drive(port, path, body_file, warmup)
-            stats = drive(port, path, body_file, seconds)
+                drive(wrk, port, path, body_file, CONNECTIONS, warmup)
+            stats = drive(wrk, port, path, body_file, CONNECTIONS, seconds)
             rows.append(
                 Row(
                     tree=str(tree),
@@ -190,13 +177,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if len(os.sched_getaffinity(0)) < 2:
         raise SystemExit("needs two cores: one for the server, one for wrk")
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is required: apt-get install -y wrk")
+    wrk = ensure_wrk()
     trees = [t.resolve() for t in args.tree or [ROOT]]
     work = Path(tempfile.mkdtemp(prefix="dimtensor-precision-"))
     try:
         repo = write_repository(work / "models", ["mlp"])
-        rows = [r for t in trees for r in measure(t, repo, work, args.seconds, args.warmup)]
+        rows = [r for t in trees for r in measure(wrk, t, repo, work, args.seconds, args.warmup)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"server pinned to core {SERVER_CORE}, wrk (2 threads, {CONNECTIONS} connections)")
