@@ -70,12 +70,22 @@ def on_starting(server: Any) -> None:
     prepare_multiprocess_dir(_settings.prometheus_multiproc_dir or default)
 
 
+def post_fork(server: Any, worker: Any) -> None:
+    """In the new worker, before it loads the app: no cyclic collection while it imports torch
+    and FastAPI and loads the models. Each full collection would walk every object created so
+    far (three of them, about 0.25 s of the way to the first answer, measured in
+    docs/performance.md); ``post_worker_init`` turns the collector back on."""
+    gc.disable()
+
+
 def post_worker_init(worker: Any) -> None:
-    """The app is loaded (torch, the models, the unit tables): those objects live as long
-    as the worker, so move them out of the cyclic collector's sight; otherwise every
-    full collection walks them all again (gc.freeze, as CPython documents for servers)."""
-    gc.collect()
+    """The app is loaded (torch, the models, the unit tables): those objects live as long as
+    the worker, so move them out of the cyclic collector's sight (gc.freeze, as CPython
+    documents for servers), then collect again from here on. Without it every full
+    collection would walk them all again. Nothing is collected first: that walk would cost
+    about 0.1 s on the way to the first answer, to free about 1 MiB of import-time cycles."""
     gc.freeze()
+    gc.enable()
 
 
 def child_exit(server: Any, worker: Any) -> None:
