@@ -40,6 +40,7 @@ __all__ = [
     "ProjectileParams",
     "TorchScriptParams",
     "architecture_names",
+    "builtin_architectures",
     "resolve_architecture",
 ]
 
@@ -82,6 +83,11 @@ def architecture_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def builtin_architectures() -> dict[str, type[ArchitectureParams]]:
+    """The architectures this package defines, by name: what the manifest reference lists."""
+    return dict(sorted(_REGISTRY.items()))
+
+
 def resolve_architecture(spec: ArchitectureSpec) -> ArchitectureParams:
     """Look up ``spec.name`` and validate ``spec.params``; :class:`ManifestError` otherwise."""
     cls = _REGISTRY.get(spec.name)
@@ -101,9 +107,15 @@ def resolve_architecture(spec: ArchitectureSpec) -> ArchitectureParams:
 
 
 class _Hidden(ArchitectureParams):
-    hidden: list[int] = Field(default_factory=lambda: [64, 64], max_length=16)
-    activation: Activation = "tanh"
-    normalize: bool = False
+    hidden: list[int] = Field(
+        default_factory=lambda: [64, 64],
+        max_length=16,
+        description="Widths of the hidden layers (1..4096 each, 16 layers at most).",
+    )
+    activation: Activation = Field("tanh", description="The activation between layers.")
+    normalize: bool = Field(
+        False, description="A per-column shift and scale around the network, in the weights."
+    )
 
     @model_validator(mode="after")
     def _positive_hidden(self) -> _Hidden:
@@ -112,10 +124,16 @@ class _Hidden(ArchitectureParams):
         return self
 
 
+_IN = "Input columns: the elements of every input together."
+_OUT = "Output columns: the elements of every output together."
+
+
 @_register("mlp")
 class MLPParams(_Hidden):
-    in_features: int = Field(ge=1, le=65536)
-    out_features: int = Field(ge=1, le=65536)
+    """A multilayer perceptron from the input columns to the output columns."""
+
+    in_features: int = Field(ge=1, le=65536, description=_IN)
+    out_features: int = Field(ge=1, le=65536, description=_OUT)
 
     def widths(self) -> tuple[int, int]:
         return self.in_features, self.out_features
@@ -128,12 +146,20 @@ class MLPParams(_Hidden):
 
 @_register("fourier_mlp")
 class FourierMLPParams(_Hidden):
-    in_features: int = Field(ge=1, le=65536)
-    out_features: int = Field(ge=1, le=65536)
-    n_features: int = Field(default=64, ge=1, le=4096)
-    scale: float = Field(default=1.0, gt=0.0, allow_inf_nan=False)
-    learned_features: bool = False
-    seed: int = Field(default=0, ge=0)
+    """An MLP over random Fourier features of the inputs (sines and cosines of random
+    projections), for functions with fine detail."""
+
+    in_features: int = Field(ge=1, le=65536, description=_IN)
+    out_features: int = Field(ge=1, le=65536, description=_OUT)
+    n_features: int = Field(default=64, ge=1, le=4096, description="Random projections.")
+    scale: float = Field(
+        default=1.0,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="Standard deviation of the projections (larger: finer detail).",
+    )
+    learned_features: bool = Field(False, description="Train the projections too.")
+    seed: int = Field(default=0, ge=0, description="Seed of the random projections.")
 
     def widths(self) -> tuple[int, int]:
         return self.in_features, self.out_features
@@ -172,9 +198,19 @@ class PiGroupMLPParams(_Hidden):
     output's dimension.
     """
 
-    group_exponents: list[list[float]] = Field(min_length=1, max_length=64)
-    scale_exponents: list[list[float]] = Field(min_length=1, max_length=64)
-    scale_constants: list[float] | None = None
+    group_exponents: list[list[float]] = Field(
+        min_length=1,
+        max_length=64,
+        description="One row per dimensionless group, one exponent per input column.",
+    )
+    scale_exponents: list[list[float]] = Field(
+        min_length=1,
+        max_length=64,
+        description="One row per output, one exponent per input column: the output's scale.",
+    )
+    scale_constants: list[float] | None = Field(
+        None, description="One factor per output (`c_j`); unset: 1 each."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> PiGroupMLPParams:
@@ -238,8 +274,8 @@ class TorchScriptParams(ArchitectureParams):
     module silently replaced by code from a file; the widths still let the loader check it.
     """
 
-    in_features: int = Field(ge=1, le=65536)
-    out_features: int = Field(ge=1, le=65536)
+    in_features: int = Field(ge=1, le=65536, description=_IN)
+    out_features: int = Field(ge=1, le=65536, description=_OUT)
 
     def widths(self) -> tuple[int, int]:
         return self.in_features, self.out_features
@@ -284,15 +320,17 @@ class ProjectileParams(ArchitectureParams):
         return problems
 
 
-_Finite = Field(allow_inf_nan=False)
-
-
 class _FourierCore(_Hidden):
     """The Fourier-feature MLP inside a PINN ansatz (its input is already dimensionless)."""
 
-    n_features: int = Field(default=16, ge=1, le=4096)
-    feature_scale: float = Field(default=1.0, gt=0.0, allow_inf_nan=False)
-    seed: int = Field(default=0, ge=0)
+    n_features: int = Field(default=16, ge=1, le=4096, description="Random projections.")
+    feature_scale: float = Field(
+        default=1.0,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="Standard deviation of the projections (larger: finer detail).",
+    )
+    seed: int = Field(default=0, ge=0, description="Seed of the random projections.")
 
     def _core(self, n_in: int) -> FourierMLP:
         return FourierMLP(
@@ -314,10 +352,14 @@ class InitialValueParams(_FourierCore):
     Scales are in the manifest's units: ``t_scale`` in the input's, ``y_scale`` in the
     output's; ``y0``, ``v0`` are dimensionless (``y(0)/y_scale``, ``y'(0)·t_scale/y_scale``)."""
 
-    t_scale: float = Field(gt=0.0, allow_inf_nan=False)
-    y_scale: float = Field(gt=0.0, allow_inf_nan=False)
-    y0: float = _Finite
-    v0: float = _Finite
+    t_scale: float = Field(
+        gt=0.0, allow_inf_nan=False, description="Time scale, in the input's unit."
+    )
+    y_scale: float = Field(
+        gt=0.0, allow_inf_nan=False, description="Scale of `y`, in the output's unit."
+    )
+    y0: float = Field(allow_inf_nan=False, description="`y(0) / y_scale`.")
+    v0: float = Field(allow_inf_nan=False, description="`y'(0) · t_scale / y_scale`.")
 
     def widths(self) -> tuple[int, int]:
         return 1, 1
@@ -340,12 +382,25 @@ class HeatRodParams(_FourierCore):
     (``training``'s 1-D heat equation). ``length`` and ``t_scale`` are in the inputs' units,
     the temperatures in the output's (kelvin: absolute, so no offset is needed)."""
 
-    length: float = Field(gt=0.0, allow_inf_nan=False)
-    t_scale: float = Field(gt=0.0, allow_inf_nan=False)
-    u_scale: float = Field(gt=0.0, allow_inf_nan=False)
-    u_left: float = _Finite
-    u_right: float = _Finite
-    bump: float = _Finite
+    length: float = Field(
+        gt=0.0, allow_inf_nan=False, description="The rod's length, in the first input's unit."
+    )
+    t_scale: float = Field(
+        gt=0.0, allow_inf_nan=False, description="Time scale, in the second input's unit."
+    )
+    u_scale: float = Field(
+        gt=0.0, allow_inf_nan=False, description="Temperature scale, in the output's unit."
+    )
+    u_left: float = Field(
+        allow_inf_nan=False, description="Temperature at `x = 0`, in the output's unit."
+    )
+    u_right: float = Field(
+        allow_inf_nan=False, description="Temperature at `x = length`, in the output's unit."
+    )
+    bump: float = Field(
+        allow_inf_nan=False,
+        description="The initial bump `bump·sin(πx/length)`, in the output's unit.",
+    )
 
     def widths(self) -> tuple[int, int]:
         return 2, 1

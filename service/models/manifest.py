@@ -14,7 +14,17 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from service.errors import ManifestError
 
@@ -42,6 +52,30 @@ _IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
+# What the JSON schema says where a validator accepts more than the field's type (an editor
+# must not flag a manifest the server loads): each mutates the field's generated schema.
+def _label_or_count(schema: dict[str, Any]) -> None:
+    """``version: 1`` is read as the label "1"."""
+    label = {"type": schema.pop("type"), "pattern": schema.pop("pattern")}
+    schema["anyOf"] = [label, {"type": "integer", "minimum": 0}]
+
+
+def _hex_any_case(schema: dict[str, Any]) -> None:
+    """The digest is lowercased before it is checked."""
+    schema["anyOf"][0]["pattern"] = "^[0-9a-fA-F]{64}$"
+
+
+def _dims_at_least_one(schema: dict[str, Any]) -> None:
+    schema["items"]["minimum"] = 1
+
+
+def _some_elements(schema: dict[str, Any]) -> None:
+    """A per-element bound has at least one value."""
+    for branch in schema["anyOf"]:
+        if branch.get("type") == "array":
+            branch["minItems"] = 1
+
+
 class _Strict(BaseModel):
     """Unknown keys are refused: a typo in a manifest must not be silently ignored."""
 
@@ -60,10 +94,35 @@ class Bound(_Strict):
     end itself is excluded (``open``). A bare number is shorthand for ``{value: N}``."""
 
     value: FiniteFloat | list[FiniteFloat] = Field(
-        description="The bound, or one bound per element of an array input (row-major)."
+        description="The bound, or one bound per element of an array input (row-major).",
+        examples=[0, [0, 0, -1]],
+        json_schema_extra=_some_elements,
     )
-    unit: str | None = Field(None, min_length=1, max_length=200)
-    open: bool = Field(False, description="True: the bound itself is outside (x > lower).")
+    unit: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="The bound's unit; unset: the domain's `unit`, else the input's.",
+        examples=["km"],
+    )
+    open: bool = Field(
+        False,
+        description="True: the bound itself is outside (`x > lower`, `x < upper`).",
+        examples=[True],
+    )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # The bare-number shorthand (``lower: 0``, ``lower: [0, 0, -1]``) is a bound too.
+        mapping = handler.resolve_ref_schema(handler(core_schema))
+        shorthand = {"type": "array", "items": {"type": "number"}, "minItems": 1}
+        return {
+            "title": mapping.pop("title"),
+            "description": mapping.pop("description"),
+            "anyOf": [{"type": "number"}, shorthand, mapping],
+        }
 
     @model_validator(mode="before")
     @classmethod
@@ -85,10 +144,32 @@ class DomainSpec(_Strict):
     ``open``, in ``unit`` (default: the input's unit). Checked against the input's
     dimension and ``lower < upper`` when the model loads (``service.models.domains``)."""
 
-    lower: Bound | None = None
-    upper: Bound | None = None
-    unit: str | None = Field(None, min_length=1, max_length=200)
-    description: str = ""
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["lower"]}, {"required": ["upper"]}]}
+    )
+
+    lower: Bound | None = Field(
+        None,
+        description="The smallest valid value: a number, one per element, or a `Bound`.",
+        examples=[0, {"value": 0, "open": True}],
+    )
+    upper: Bound | None = Field(
+        None,
+        description="The largest valid value: a number, one per element, or a `Bound`.",
+        examples=[90, [1, 1, 1]],
+    )
+    unit: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="The unit of both bounds (a bound's own `unit` wins); unset: the input's.",
+        examples=["deg"],
+    )
+    description: str = Field(
+        "",
+        description="Free text: where the bounds come from (shown with the domain).",
+        examples=["the range of the training data"],
+    )
 
     @model_validator(mode="after")
     def _some_bound(self) -> DomainSpec:
@@ -104,12 +185,35 @@ class DomainSpec(_Strict):
 class TensorSpec(_Strict):
     """One named tensor of a model's signature, per row, in the model's own unit."""
 
-    name: str = Field(pattern=_IDENTIFIER)
-    unit: str = Field(min_length=1, max_length=200)
-    shape: list[int] = Field(default_factory=list, max_length=8)
-    description: str = ""
+    name: str = Field(
+        pattern=_IDENTIFIER,
+        description="The name in requests and answers: a letter or `_`, then letters, digits "
+        "or `_` (64 at most); unique across inputs and outputs.",
+        examples=["speed"],
+    )
+    unit: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The unit the model reads (input) or writes (output) it in, in the unit "
+        "grammar; a client may send or ask for any unit of the same dimension.",
+        examples=["m/s", "kg*m^2/s^2"],
+    )
+    shape: list[int] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Its shape in one row: `[]`, one number per row; `[3]`, three numbers.",
+        examples=[[3]],
+        json_schema_extra=_dims_at_least_one,
+    )
+    description: str = Field(
+        "",
+        description="Free text for clients (`GET /v1/models/{name}`).",
+        examples=["launch speed"],
+    )
     domain: DomainSpec | None = Field(
-        None, description="Inputs only: where the model is valid (flagged or refused outside)."
+        None,
+        description="Inputs only: where the model is valid (flagged or refused outside).",
+        examples=[{"lower": 0, "upper": 90, "unit": "deg"}],
     )
 
     @field_validator("shape")
@@ -142,16 +246,38 @@ class TensorSpec(_Strict):
 class ArchitectureSpec(_Strict):
     """Which code-defined architecture to build, and its parameters (checked by the registry)."""
 
-    name: str = Field(min_length=1)
-    params: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(
+        min_length=1,
+        description="The architecture to build: one of the architectures the server knows.",
+        examples=["pi_group_mlp"],
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Its parameters; each architecture refuses a parameter it does not take.",
+        examples=[{"in_features": 2, "out_features": 1, "hidden": [32, 32]}],
+    )
 
 
 class WeightsSpec(_Strict):
     """A weights file next to the manifest, in a format the server knows how to read safely."""
 
-    file: str = Field(min_length=1)
-    format: Literal["safetensors", "state_dict", "torchscript"]
-    sha256: str | None = None
+    file: str = Field(
+        min_length=1,
+        description="The file, relative to the manifest's folder (never outside it).",
+        examples=["weights.safetensors"],
+    )
+    format: Literal["safetensors", "state_dict", "torchscript"] = Field(
+        description="`safetensors`; `state_dict` (a `torch.save`d dict of tensors, read with "
+        "`weights_only=True`); `torchscript` (trusted repositories only).",
+        examples=["safetensors"],
+    )
+    sha256: str | None = Field(
+        None,
+        description="The file's SHA-256 (64 hexadecimal characters): the file is refused "
+        "unless it matches.",
+        examples=["086a926055168239c9b80ea32c17c219f17bae0397e6d7a074a8e3f04e448781"],
+        json_schema_extra=_hex_any_case,
+    )
 
     @field_validator("file")
     @classmethod
@@ -183,17 +309,49 @@ class WeightsSpec(_Strict):
 class ModelManifest(_Strict):
     """A whole ``model.yaml``. Tensor names are unique across inputs and outputs together."""
 
-    name: str = Field(pattern=_SLUG)
-    version: str = Field(pattern=_SLUG)
-    description: str = ""
-    inputs: list[TensorSpec] = Field(min_length=1)
-    outputs: list[TensorSpec] = Field(min_length=1)
-    architecture: ArchitectureSpec
-    weights: WeightsSpec | None = None
+    name: str = Field(
+        pattern=_SLUG,
+        description="The model's name, in URLs; the name of its folder. A letter or digit, "
+        "then letters, digits, `_`, `.` or `-` (64 at most).",
+        examples=["projectile"],
+    )
+    version: str = Field(
+        pattern=_SLUG,
+        description="The version label, the name of its folder; a YAML integer is read as "
+        "its text. Integers order numerically, before other labels.",
+        examples=["1", "2024-06"],
+        json_schema_extra=_label_or_count,
+    )
+    description: str = Field(
+        "",
+        description="Free text for clients (`GET /v1/models/{name}`): what the model "
+        "computes, where it is valid, how it was made.",
+        examples=["Drag-free projectile launched from flat ground"],
+    )
+    inputs: list[TensorSpec] = Field(
+        min_length=1,
+        description="What a request gives, in the order the architecture reads them.",
+        examples=[[{"name": "speed", "unit": "m/s"}]],
+    )
+    outputs: list[TensorSpec] = Field(
+        min_length=1,
+        description="What an answer gives, in the order the architecture writes them.",
+        examples=[[{"name": "range", "unit": "m"}]],
+    )
+    architecture: ArchitectureSpec = Field(
+        description="The module the server builds for this version.",
+        examples=[{"name": "projectile"}],
+    )
+    weights: WeightsSpec | None = Field(
+        None,
+        description="Its trained parameters; none for an architecture without weights.",
+        examples=[{"file": "weights.safetensors", "format": "safetensors"}],
+    )
     domain_policy: DomainPolicy | None = Field(
         None,
         description="Outside an input's domain: flag the rows, refuse the request, or "
         "ignore the domain; unset: the server's DOMAIN_POLICY.",
+        examples=["refuse"],
     )
 
     @field_validator("version", mode="before")
