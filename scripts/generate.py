@@ -63,6 +63,11 @@ GENERATORS = (
         ),
     ),
     Generator(
+        "model-reference",
+        ("-m", "service.models.reference"),
+        ("docs/model-manifest.schema.json", "docs/models.md"),
+    ),
+    Generator(
         "default-models",
         ("-m", "training.default_models", "--data", "--out", "service/models/defaults"),
         ("training/data/pendulum-period.parquet", "service/models/defaults/pendulum/1"),

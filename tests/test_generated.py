@@ -67,6 +67,12 @@ SPOILS = {
         '"""',
         '"""A line the ConfigMap does not have yet.\n',
     ),
+    "model-reference": (
+        ("service", "docs"),
+        "service/models/manifest.py",
+        "What a request gives,",
+        "What a request sends,",
+    ),
 }
 
 
