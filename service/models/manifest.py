@@ -65,6 +65,12 @@ def _hex_any_case(schema: dict[str, Any]) -> None:
     schema["anyOf"][0]["pattern"] = "^[0-9a-fA-F]{64}$"
 
 
+def _inside_folder(schema: dict[str, Any]) -> None:
+    """Not absolute (POSIX, a drive, a UNC path), and no ``..`` part."""
+    escapes = [r"^[/\\]", "^[A-Za-z]:", r"(^|[/\\])\.\.([/\\]|$)"]
+    schema["not"] = {"anyOf": [{"pattern": pattern} for pattern in escapes]}
+
+
 def _dims_at_least_one(schema: dict[str, Any]) -> None:
     schema["items"]["minimum"] = 1
 
@@ -265,6 +271,7 @@ class WeightsSpec(_Strict):
         min_length=1,
         description="The file, relative to the manifest's folder (never outside it).",
         examples=["weights.safetensors"],
+        json_schema_extra=_inside_folder,
     )
     format: Literal["safetensors", "state_dict", "torchscript"] = Field(
         description="`safetensors`; `state_dict` (a `torch.save`d dict of tensors, read with "
