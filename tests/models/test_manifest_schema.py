@@ -292,3 +292,22 @@ def test_an_undocumented_parameter_stops_the_reference() -> None:
 
     with pytest.raises(ValueError, match=r"mine\.width has no description"):
         architecture_tables({"mine": Undocumented})
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces as dashes."""
+    headings = re.findall(r"^#+ (.+)$", markdown, re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def test_every_link_of_the_reference_leads_somewhere() -> None:
+    page = REPO / "docs" / "models.md"
+    text = page.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert links
+    for link in links:
+        target, _, anchor = link.partition("#")
+        path = (page.parent / target).resolve() if target else page
+        assert path.is_file(), link
+        if anchor:
+            assert anchor in _anchors(path.read_text(encoding="utf-8")), link
