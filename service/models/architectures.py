@@ -126,6 +126,9 @@ class _Hidden(ArchitectureParams):
 
 _IN = "Input columns: the elements of every input together."
 _OUT = "Output columns: the elements of every output together."
+_N_FEATURES = "Random projections."
+_FEATURE_SCALE = "Standard deviation of the projections (larger: finer detail)."
+_SEED = "Seed of the random projections."
 
 
 @_register("mlp")
@@ -151,15 +154,15 @@ class FourierMLPParams(_Hidden):
 
     in_features: int = Field(ge=1, le=65536, description=_IN)
     out_features: int = Field(ge=1, le=65536, description=_OUT)
-    n_features: int = Field(default=64, ge=1, le=4096, description="Random projections.")
+    n_features: int = Field(default=64, ge=1, le=4096, description=_N_FEATURES)
     scale: float = Field(
         default=1.0,
         gt=0.0,
         allow_inf_nan=False,
-        description="Standard deviation of the projections (larger: finer detail).",
+        description=_FEATURE_SCALE,
     )
     learned_features: bool = Field(False, description="Train the projections too.")
-    seed: int = Field(default=0, ge=0, description="Seed of the random projections.")
+    seed: int = Field(default=0, ge=0, description=_SEED)
 
     def widths(self) -> tuple[int, int]:
         return self.in_features, self.out_features
@@ -323,14 +326,14 @@ class ProjectileParams(ArchitectureParams):
 class _FourierCore(_Hidden):
     """The Fourier-feature MLP inside a PINN ansatz (its input is already dimensionless)."""
 
-    n_features: int = Field(default=16, ge=1, le=4096, description="Random projections.")
+    n_features: int = Field(default=16, ge=1, le=4096, description=_N_FEATURES)
     feature_scale: float = Field(
         default=1.0,
         gt=0.0,
         allow_inf_nan=False,
-        description="Standard deviation of the projections (larger: finer detail).",
+        description=_FEATURE_SCALE,
     )
-    seed: int = Field(default=0, ge=0, description="Seed of the random projections.")
+    seed: int = Field(default=0, ge=0, description=_SEED)
 
     def _core(self, n_in: int) -> FourierMLP:
         return FourierMLP(

@@ -92,6 +92,8 @@ DomainPolicy = Literal["flag", "refuse", "ignore"]
 DOMAIN_POLICIES: tuple[DomainPolicy, ...] = ("flag", "refuse", "ignore")
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# A unit as its author writes it; the unit grammar reads it when the model loads.
+UnitText = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class Bound(_Strict):
@@ -104,10 +106,8 @@ class Bound(_Strict):
         examples=[0, [0, 0, -1]],
         json_schema_extra=_some_elements,
     )
-    unit: str | None = Field(
+    unit: UnitText | None = Field(
         None,
-        min_length=1,
-        max_length=200,
         description="The bound's unit; unset: the domain's `unit`, else the input's.",
         examples=["km"],
     )
@@ -164,10 +164,8 @@ class DomainSpec(_Strict):
         description="The largest valid value: a number, one per element, or a `Bound`.",
         examples=[90, [1, 1, 1]],
     )
-    unit: str | None = Field(
+    unit: UnitText | None = Field(
         None,
-        min_length=1,
-        max_length=200,
         description="The unit of both bounds (a bound's own `unit` wins); unset: the input's.",
         examples=["deg"],
     )
@@ -197,9 +195,7 @@ class TensorSpec(_Strict):
         "or `_` (64 at most); unique across inputs and outputs.",
         examples=["speed"],
     )
-    unit: str = Field(
-        min_length=1,
-        max_length=200,
+    unit: UnitText = Field(
         description="The unit the model reads (input) or writes (output) it in, in the unit "
         "grammar; a client may send or ask for any unit of the same dimension.",
         examples=["m/s", "kg*m^2/s^2"],

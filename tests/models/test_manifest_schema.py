@@ -296,7 +296,8 @@ def test_an_undocumented_parameter_stops_the_reference() -> None:
 
 def _anchors(markdown: str) -> set[str]:
     """GitHub's heading anchors: lower case, punctuation dropped, spaces as dashes."""
-    headings = re.findall(r"^#+ (.+)$", markdown, re.M)
+    prose = re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S)
+    headings = re.findall(r"^#+ (.+)$", prose, re.M)
     return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
 
 
