@@ -1,4 +1,4 @@
-"""The registry of architectures the server itself defines.
+"""The architectures a manifest may name: the server's own, and those installed packages offer.
 
 A manifest names an architecture and gives its parameters; it never ships code. Each entry is a
 pydantic parameters model (``extra="forbid"``) that knows its input/output widths, how to build
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
+from importlib.metadata import entry_points
 from typing import ClassVar, TypeVar
 
 from dimtensor import Dimension
@@ -31,6 +34,7 @@ from service.models.nets import (
 )
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "ArchitectureParams",
     "FourierMLPParams",
     "HeatRodParams",
@@ -41,6 +45,8 @@ __all__ = [
     "TorchScriptParams",
     "architecture_names",
     "builtin_architectures",
+    "find_architecture",
+    "offers",
     "resolve_architecture",
 ]
 
@@ -79,8 +85,62 @@ def _register(name: str) -> Callable[[_P], _P]:
     return add
 
 
+ENTRY_POINT_GROUP = "dimtensor_serve.architectures"
+"""Installed distributions offer architectures here: ``name = "package.module:ParamsClass"``,
+a subclass of :class:`ArchitectureParams`. Code comes only from installed packages, never
+from a model repository."""
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One architecture offered under a name, and where it comes from."""
+
+    name: str
+    origin: str  # "<distribution> <version>"
+    _load: Callable[[], object]
+
+    def load(self) -> type[ArchitectureParams]:
+        """The params class; :class:`ManifestError` when the offer is broken."""
+        try:
+            cls = self._load()
+        except Exception as exc:  # any failure of foreign code is the offer's
+            raise ManifestError(
+                f"architecture {self.name!r} from {self.origin} could not be loaded: "
+                f"{type(exc).__name__}: {exc}",
+                architecture=self.name,
+            ) from None
+        if not (isinstance(cls, type) and issubclass(cls, ArchitectureParams)):
+            raise ManifestError(
+                f"architecture {self.name!r} from {self.origin} is {cls!r}; expected a subclass "
+                "of service.models.architectures.ArchitectureParams",
+                architecture=self.name,
+            )
+        return cls
+
+
+def _builtin_origin() -> str:
+    from service import __version__
+
+    return f"dimtensor-serve {__version__}"
+
+
+@lru_cache(maxsize=1)
+def offers() -> dict[str, tuple[Offer, ...]]:
+    """Every offered architecture by name: the built-in ones and those of installed packages
+    (read once per process, when the first model loads: the gunicorn master never reads it)."""
+    found: dict[str, list[Offer]] = {}
+    builtin = _builtin_origin()
+    for name, cls in _REGISTRY.items():
+        found.setdefault(name, []).append(Offer(name, builtin, lambda cls=cls: cls))
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist
+        origin = f"{dist.name} {dist.version}" if dist is not None else f"entry point {ep.value}"
+        found.setdefault(ep.name, []).append(Offer(ep.name, origin, ep.load))
+    return {name: tuple(o) for name, o in sorted(found.items())}
+
+
 def architecture_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return list(offers())
 
 
 def builtin_architectures() -> dict[str, type[ArchitectureParams]]:
@@ -88,20 +148,40 @@ def builtin_architectures() -> dict[str, type[ArchitectureParams]]:
     return dict(sorted(_REGISTRY.items()))
 
 
-def resolve_architecture(spec: ArchitectureSpec) -> ArchitectureParams:
-    """Look up ``spec.name`` and validate ``spec.params``; :class:`ManifestError` otherwise."""
-    cls = _REGISTRY.get(spec.name)
-    if cls is None:
+def find_architecture(name: str) -> tuple[type[ArchitectureParams], str]:
+    """The params class offered as `name` and its origin ("<distribution> <version>").
+
+    Raises:
+        ManifestError: no package offers `name`, two do, or the offer is broken; the error is
+            the model's alone (the repository loads its other models).
+    """
+    offered = offers().get(name, ())
+    if not offered:
         raise ManifestError(
-            f"unknown architecture {spec.name!r}; expected one of {architecture_names()}",
-            architecture=spec.name,
+            f"unknown architecture {name!r}; expected one of {architecture_names()} (installed "
+            f"packages offer more through the entry-point group {ENTRY_POINT_GROUP!r})",
+            architecture=name,
             expected=architecture_names(),
         )
+    if len(offered) > 1:
+        origins = ", ".join(o.origin for o in offered)
+        raise ManifestError(
+            f"architecture {name!r} is offered {len(offered)} times ({origins}); expected one "
+            "offer: uninstall or rename one",
+            architecture=name,
+        )
+    (offer,) = offered
+    return offer.load(), offer.origin
+
+
+def resolve_architecture(spec: ArchitectureSpec) -> ArchitectureParams:
+    """Look up ``spec.name`` and validate ``spec.params``; :class:`ManifestError` otherwise."""
+    cls, origin = find_architecture(spec.name)
     try:
         return cls.model_validate(spec.params)
     except ValidationError as exc:
         raise ManifestError(
-            f"architecture {spec.name!r}: bad params: {describe_validation_error(exc)}",
+            f"architecture {spec.name!r} ({origin}): bad params: {describe_validation_error(exc)}",
             architecture=spec.name,
         ) from exc
 
