@@ -44,6 +44,7 @@ __all__ = [
     "ProjectileParams",
     "TorchScriptParams",
     "architecture_names",
+    "architecture_origin",
     "builtin_architectures",
     "find_architecture",
     "offers",
@@ -172,6 +173,13 @@ def find_architecture(name: str) -> tuple[type[ArchitectureParams], str]:
         )
     (offer,) = offered
     return offer.load(), offer.origin
+
+
+def architecture_origin(name: str) -> str | None:
+    """Where the architecture named `name` comes from ("<distribution> <version>"), or None
+    when no package or several offer it (the model then failed to load, saying so)."""
+    offered = offers().get(name, ())
+    return offered[0].origin if len(offered) == 1 else None
 
 
 def resolve_architecture(spec: ArchitectureSpec) -> ArchitectureParams:

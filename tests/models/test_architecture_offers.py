@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from service import __version__
 from service.errors import ManifestError
 from service.models.architectures import (
     ENTRY_POINT_GROUP,
     MLPParams,
+    architecture_origin,
     find_architecture,
     offers,
     resolve_architecture,
@@ -95,3 +97,10 @@ def test_a_bad_offer_is_refused_naming_where_it_came_from(
 def test_a_bad_offer_leaves_every_other_architecture_usable(install: Install):
     install("tiny-arch", {"ghost": "no_such_module:Params"})
     assert find_architecture("mlp")[0] is MLPParams
+
+
+def test_the_model_listing_says_where_each_architecture_comes_from(install: Install):
+    install("tiny-arch", {"tiny": "tiny_arch_arch:TinyParams"}, version="2.3")
+    assert architecture_origin("tiny") == "tiny-arch 2.3"
+    assert architecture_origin("mlp") == f"dimtensor-serve {__version__}"
+    assert architecture_origin("elsewhere") is None

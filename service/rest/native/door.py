@@ -32,6 +32,7 @@ from service.dataplane import (
 )
 from service.errors import ModelNotFoundError, ModelNotReadyError
 from service.models import ModelStatus, TensorSpec
+from service.models.architectures import architecture_origin
 from service.models.domains import declared
 from service.rest.asgi import header
 from service.rest.native.problems import ProblemDoor, ProblemRoute, problem_responses
@@ -233,6 +234,7 @@ def _version_info(dataplane: DataPlane, status: ModelStatus) -> ModelVersionInfo
         reason=status.reason,
         description=manifest.description,
         architecture=manifest.architecture.name,
+        architecture_origin=architecture_origin(manifest.architecture.name),
         inputs=[_tensor_info(t) for t in manifest.inputs],
         outputs=[_tensor_info(t) for t in manifest.outputs],
         domain_policy=manifest.domain_policy or dataplane.domain_policy,

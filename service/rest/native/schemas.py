@@ -140,6 +140,11 @@ class ModelVersionInfo(BaseModel):
     reason: str | None = Field(None, description="Why the version failed to load.")
     description: str | None = None
     architecture: str | None = None
+    architecture_origin: str | None = Field(
+        None,
+        description="The package that offers the architecture and its version "
+        "(`dimtensor-serve 0.1.0` for the server's own).",
+    )
     inputs: list[TensorInfo] = []
     outputs: list[TensorInfo] = []
     domain_policy: Literal["flag", "refuse", "ignore"] | None = Field(
