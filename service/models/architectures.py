@@ -9,6 +9,7 @@ the wrong physical kind).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -119,6 +120,10 @@ class Offer:
         return cls
 
 
+def _same(cls: type[ArchitectureParams]) -> type[ArchitectureParams]:
+    return cls
+
+
 def _builtin_origin() -> str:
     from service import __version__
 
@@ -132,7 +137,7 @@ def offers() -> dict[str, tuple[Offer, ...]]:
     found: dict[str, list[Offer]] = {}
     builtin = _builtin_origin()
     for name, cls in _REGISTRY.items():
-        found.setdefault(name, []).append(Offer(name, builtin, lambda cls=cls: cls))
+        found.setdefault(name, []).append(Offer(name, builtin, functools.partial(_same, cls)))
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist
         origin = f"{dist.name} {dist.version}" if dist is not None else f"entry point {ep.value}"
@@ -188,8 +193,9 @@ def resolve_architecture(spec: ArchitectureSpec) -> ArchitectureParams:
     try:
         return cls.model_validate(spec.params)
     except ValidationError as exc:
+        offered_by = "" if cls is _REGISTRY.get(spec.name) else f" (offered by {origin})"
         raise ManifestError(
-            f"architecture {spec.name!r} ({origin}): bad params: {describe_validation_error(exc)}",
+            f"architecture {spec.name!r}: bad params: {describe_validation_error(exc)}{offered_by}",
             architecture=spec.name,
         ) from exc
 
