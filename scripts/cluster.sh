@@ -22,6 +22,9 @@
 #   CLUSTER_CACHE   the binaries, cached by version (default ${XDG_CACHE_HOME:-~/.cache}/dimtensor-cluster)
 #   CLUSTER_IMAGES  images `up` imports (default: the project's CPU image and, when built, its
 #                   Locust variant: scripts/image.sh tag cpu|load)
+#   CLUSTER_MIN_FREE_GB  the free disk preflight asks for where the node keeps images and volumes
+#                   (CLUSTER_STATE, /tmp/hostpath_pv), in GiB (default 5: two images imported
+#                   and unpacked take 4, docs/cluster.md)
 #   CLUSTER_HPA_SYNC, CLUSTER_HPA_DOWNSCALE, CLUSTER_HPA_CPU_INIT, CLUSTER_HPA_READINESS
 #                   the controller-manager's HPA timings (test settings: 5s, 30s, 30s, 10s;
 #                   upstream's defaults are 15s, 5m, 5m, 30s)
@@ -66,8 +69,15 @@ node_ip() {
   ip -4 -o addr show scope global | awk '{split($4, a, "/"); print a[1]; exit}'
 }
 
-# Every kernel feature the cluster cannot do without, checked and printed; the first missing
-# one is named and fails the script.
+# The free KiB of the filesystem that holds PATH, or would once it is made.
+free_kib() {
+  local path="$1"
+  until [[ -e "${path}" ]]; do path="$(dirname "${path}")"; done
+  df --output=avail -k "${path}" | tail -n 1 | tr -d ' '
+}
+
+# Every kernel feature, command and free disk the cluster cannot do without, checked and
+# printed; what is missing is named, all of it at once, and fails the script.
 preflight() {
   local missing=() controller
   [[ "$(id -u)" -eq 0 ]] || die "preflight: needs root (kubelet, containerd, iptables)"
@@ -104,6 +114,11 @@ preflight() {
     command -v "${cmd}" >/dev/null || missing+=("command ${cmd} (bash scripts/install-tools.sh cluster)")
   done
   [[ -x /usr/lib/cni/bridge ]] || missing+=("CNI plugins in /usr/lib/cni (containernetworking-plugins)")
+  local folder free need=$((${CLUSTER_MIN_FREE_GB:-5} * 1024 * 1024))
+  for folder in "${STATE}" "${HOSTPATH_PV}"; do
+    free="$(free_kib "${folder}")"
+    ((free >= need)) || missing+=("$((need / 1024 / 1024)) GiB free for ${folder} ($((free / 1024)) MiB free; untagged images: podman image prune)")
+  done
   if [[ ${#missing[@]} -gt 0 ]]; then
     printf 'cluster: preflight: missing %s\n' "${missing[@]}" >&2
     exit 1

@@ -6,7 +6,8 @@
 #                                      build Dockerfile (cpu, the default) or Dockerfile.gpu, or
 #                                      the CPU image with Locust (load: tag suffix -load, what
 #                                      deploy/examples/loadtest runs on the test cluster); ends
-#                                      by printing the image's tag and size in MB
+#                                      by removing what earlier builds left untagged and
+#                                      printing the image's tag and size in MB
 #   scripts/image.sh run               run the CPU image on $PORT as the chart runs it, in the
 #                                      foreground until stopped
 #   scripts/image.sh base              make sure the base image exists: pull it, or, when no
@@ -44,6 +45,7 @@ cd "${ROOT}"
 REGISTRY_IMAGE="ghcr.io/dimtensor/dimtensor-serve"
 DEFAULT_BASE="docker.io/library/python:3.11-slim-bookworm"
 TORCH_VERSION="${TORCH_VERSION:-2.13.0+cpu}"
+BUILD_LABEL="io.dimtensor.built-by=scripts/image.sh"  # what prune_superseded removes
 UID_GID="10001:10001"  # deploy/helm/dimtensor/values.yaml security.runAsUser/runAsGroup
 
 die() {
@@ -186,16 +188,30 @@ build() {
   fi
   # podman: the base is here (ensure_base); the docker format keeps SHELL (OCI drops it)
   [[ "${ENGINE}" == podman ]] && args+=(--pull=never --format=docker)
-  local revision
+  local revision started
   revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+  started="$(date +%s)"
   # The labels go on the command line too: podman's layer cache reuses a LABEL step whose
-  # build argument changed (a stale revision), the engine's own --label never is.
+  # build argument changed (a stale revision), the engine's own --label never is. A label on
+  # the command line marks every stage, the builder's too, which is what prune_superseded finds.
   "${ENGINE}" build -f "${dockerfile}" -t "${name}" \
     --build-arg "VERSION=$(version)" --build-arg "REVISION=${revision}" \
     --label "org.opencontainers.image.version=$(version)" \
     --label "org.opencontainers.image.revision=${revision}" \
+    --label "${BUILD_LABEL}" \
     "${args[@]}" .
+  prune_superseded "${started}"
   echo "image: ${name} $(size_mb "${name}") MB"
+}
+
+# Each build leaves the image it replaced and its builder stage (2 GB with torch) untagged; on
+# a shared disk a day of builds filled it (a cluster test's pod then failed with ENOSPC). Remove
+# the untagged images of this script's builds made before this one started, keeping this
+# build's own builder stage as the layer cache of the next.
+prune_superseded() {
+  "${ENGINE}" image prune --force --filter "label=${BUILD_LABEL}" \
+    --filter "until=$1" >/dev/null ||
+    echo "image: could not remove the untagged images of earlier builds (left as they are)" >&2
 }
 
 # The chart's pod: read-only root, UID/GID 10001, no capability, no new privileges, and
