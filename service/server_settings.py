@@ -140,11 +140,13 @@ class ServerSettings:
                 values[f.name] = f.metadata["parse"](text)
             except ValueError as exc:
                 problems.append(f"{f.name.upper()}: expected {exc}, received {text!r}")
-            else:
-                problems += filter(None, [_out_of_bounds(f, values[f.name])])
+        try:  # the bounds are __post_init__'s: checked once, for the parsed values too
+            settings = cls(**values)
+        except SettingsError as exc:
+            problems.append(str(exc))
         if problems:
             raise SettingsError("; ".join(problems))
-        return cls(**values)
+        return settings
 
     @property
     def bind(self) -> str:
