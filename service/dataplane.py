@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Mapping, Sequence
+from contextlib import nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast
@@ -164,9 +165,8 @@ class _Conversion:
         `values` (rounded once); non-finite results are the caller's to check."""
         wide = values.astype(np.float64, copy=False)
         limit = self.safe_below32 if values.dtype == _F32 else self.safe_below
-        if wide.size and float(np.abs(wide).max()) < limit:
-            return cast(_Floats, (wide * self.factor + self.shift).astype(values.dtype, copy=False))
-        with np.errstate(over="ignore", invalid="ignore"):
+        safe = wide.size and float(np.abs(wide).max()) < limit
+        with nullcontext() if safe else np.errstate(over="ignore", invalid="ignore"):
             out = (wide * self.factor + self.shift).astype(values.dtype, copy=False)
         return cast(_Floats, out)
 
