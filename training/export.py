@@ -2,35 +2,31 @@
 
 ``<repository>/<name>/<next>/model.yaml`` (the unit signature, the architecture and a
 description of where the model is valid, assembled from the ``training.task.TrainingTask``
-alone, whatever its kind) and ``weights.safetensors`` (with its sha256 in the manifest). The
-version is written as a temporary folder inside ``<repository>/<name>/``, loaded back with the
-server's own ``load_model`` (so an export the server would refuse never lands), then renamed to
-the next free integer version; a rename that loses a race to another export takes the number
-after. A server scanning the repository sees no version or a whole one. ``exported.json``
-beside the checkpoints records the export, so a finished run that runs again exports nothing
-new.
+alone, whatever its kind) and ``weights.safetensors`` (with its sha256 in the manifest),
+written by the server's :func:`service.models.publish.publish_version` (loaded back with the
+server's own loader before it is renamed into place, as ``pack`` writes a version).
+``exported.json`` beside the checkpoints records the export, so a finished run that runs
+again exports nothing new.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
-from safetensors.torch import save_file
 from torch import nn
 
 from jobkit.errors import ConfigError
-from jobkit.files import atomic_write, fsync_dir, remove, sha256_file, temp_path
+from jobkit.files import atomic_write
 from service.errors import ServiceError
-from service.models import TensorSpec, load_model
+from service.models import TensorSpec
 from service.models.domains import build_domain
 from service.models.manifest import DomainSpec, describe_validation_error
+from service.models.publish import publish_version, weights_of
 from service.units import parse_unit
 from training.checkpoints import CheckpointStore
 from training.config import Export, PinnJob, SurrogateJob
@@ -38,15 +34,12 @@ from training.task import TrainingTask
 
 __all__ = [
     "EXPORTED",
-    "WEIGHTS",
     "build_manifest",
     "check_domains",
     "export_model",
     "export_run",
-    "next_version",
 ]
 
-WEIGHTS = "weights.safetensors"
 EXPORTED = "exported.json"
 
 log = logging.getLogger("training")
@@ -143,16 +136,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def next_version(folder: Path) -> int:
-    """One past the highest integer version under `folder` (1 for none)."""
-    versions = (
-        [int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()]
-        if folder.is_dir()
-        else []
-    )
-    return max(versions, default=0) + 1
-
-
 def export_model(
     repository: Path,
     name: str,
@@ -161,37 +144,4 @@ def export_model(
 ) -> Path:
     """Write `module` with `manifest` (without name, version, weights) as the next version
     of `name`; returns the version's folder."""
-    folder = repository / name
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(folder / "export")
-    tmp.mkdir()
-    try:
-        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
-        # One metadata key only: safetensors writes a multi-key map in random order.
-        save_file(tensors, str(tmp / WEIGHTS), metadata={"source": "dimtensor-train"})
-        (tmp / WEIGHTS).chmod(0o644)  # safetensors writes 0600; the server may be another user
-        digest = sha256_file(tmp / WEIGHTS)
-        while True:
-            version = next_version(folder)
-            doc = {
-                "name": name,
-                "version": str(version),
-                **manifest,
-                "weights": {"file": WEIGHTS, "format": "safetensors", "sha256": digest},
-            }
-            text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=96)
-            (tmp / "model.yaml").write_text(text, encoding="utf-8")
-            load_model(tmp)  # the server's own loader: refuses what it would refuse
-            for path in tmp.iterdir():
-                with path.open("rb") as fh:
-                    os.fsync(fh.fileno())
-            try:
-                tmp.rename(folder / str(version))
-            except OSError:
-                if (folder / str(version)).exists():
-                    continue  # another export took this number: take the next
-                raise
-            fsync_dir(folder)
-            return folder / str(version)
-    finally:
-        remove(tmp)
+    return publish_version(repository, name, weights_of(module), manifest, source="dimtensor-train")

@@ -16,11 +16,12 @@ import pytest
 import torch
 
 from service.models import ModelRepository
+from service.models.publish import next_version
 from service.tensors import FloatArray
 from tests.support.jobs import OSCILLATOR, TRAINING
 from tests.support.paths import REPO
 from tests.support.servers import run_server
-from training.export import export_model, next_version
+from training.export import export_model
 
 cli, write_config = TRAINING.cli, TRAINING.write_config
 
