@@ -1,7 +1,10 @@
-"""``dimtensor-serve`` / ``python -m service``: run gunicorn with the project's config.
+"""``dimtensor-serve`` / ``python -m service``: run gunicorn with the project's config;
+``dimtensor-serve pack ...`` writes a trained model into a repository instead
+(:mod:`service.models.pack_cli`).
 
 Gunicorn runs in this process rather than through its console script: a second interpreter
-start (and its site imports) would sit on the path to the first answer for nothing.
+start (and its site imports) would sit on the path to the first answer for nothing. The pack
+command is imported only when asked for: the master imports no torch.
 """
 
 from __future__ import annotations
@@ -18,10 +21,16 @@ APP = "service.rest.app:create_app()"
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve ``service.rest.app:create_app()`` until gunicorn's master exits; extra arguments
-    are gunicorn options (they override the config file, as gunicorn documents)."""
+    are gunicorn options (they override the config file, as gunicorn documents). A first
+    argument ``pack`` runs the pack command with the rest, and exits with its code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["pack"]:
+        from service.models.pack_cli import main as pack
+
+        raise SystemExit(pack(args[1:]))
+
     from gunicorn.app.wsgiapp import run
 
-    args = list(sys.argv[1:] if argv is None else argv)
     sys.argv = ["gunicorn", "-c", str(CONFIG), *args, APP]
     run(prog="dimtensor-serve")
 

@@ -12,6 +12,7 @@ nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -77,9 +78,11 @@ def publish_version(
     """
     _check_text(name, manifest, weighted=tensors is not None)
     folder = repository / name
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(folder / "version")
     tmp.mkdir()
+    published = False
     try:
         weights: dict[str, Any] = {}
         if tensors is not None:
@@ -108,9 +111,14 @@ def publish_version(
                     continue  # another writer took this number: take the next
                 raise
             fsync_dir(folder)
+            published = True
             return folder / str(version)
     finally:
         remove(tmp)
+        if created and not published:
+            # A model folder without a version is a failed model to the server.
+            with contextlib.suppress(OSError):  # another writer's version is in it
+                folder.rmdir()
 
 
 def _check_text(name: str, manifest: Mapping[str, Any], *, weighted: bool) -> None:
