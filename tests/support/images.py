@@ -8,7 +8,10 @@ settings (test_chart_parity.py holds the two equal). Nothing here skips: a missi
 
 from __future__ import annotations
 
+import functools
+import os
 import subprocess
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,11 +24,16 @@ from harness.server import NotReadyError
 
 __all__ = [
     "BUILD_SECONDS",
+    "DERIVED_LABEL",
     "JOB_SECONDS",
     "READY_SECONDS",
     "SCRIPT",
     "Container",
+    "build_derived",
+    "cpu_image",
     "engine",
+    "readable_folder",
+    "remove_derived",
     "run_job",
     "run_options",
     "script",
@@ -38,6 +46,9 @@ SCRIPT = containers.IMAGE_SH
 BUILD_SECONDS = 1800  # a bound for a fresh build on a slow day, never a measure of speed
 READY_SECONDS = 120
 JOB_SECONDS = 600
+DERIVED_LABEL = "io.dimtensor.built-by=tests"
+"""Marks every stage of an image a test derives from the project's, so that what a build
+leaves behind is found and removed (``remove_derived``)."""
 
 
 def script(*args: str, timeout: float = 60) -> str:
@@ -46,6 +57,41 @@ def script(*args: str, timeout: float = 60) -> str:
         return containers.image_sh(*args, timeout=timeout)
     except RuntimeError as e:
         pytest.fail(str(e))
+
+
+@functools.cache
+def cpu_image() -> str:
+    """The CPU image's tag, built from this checkout once per session (layers cached by the
+    engine)."""
+    out = script("build", "cpu", timeout=BUILD_SECONDS)
+    tag = script("tag", "cpu").strip()
+    assert f"image: {tag} " in out, out[-2000:]
+    return tag
+
+
+def build_derived(
+    containerfile: Path, context: Path, build_args: Mapping[str, str], name: str
+) -> str:
+    """An image built from `containerfile` and `context` with `build_args`, tagged
+    ``localhost/NAME:<random>`` and labelled ``DERIVED_LABEL``; its tag. Nothing is pulled:
+    its base is an image built here."""
+    tag = f"localhost/{name}:test-{uuid.uuid4().hex[:10]}"
+    podman = ["--pull=never", "--format=docker"] if containers.engine().name == "podman" else []
+    args = [f"--build-arg={k}={v}" for k, v in build_args.items()]
+    result = engine(
+        "build", "-f", str(containerfile), "-t", tag, f"--label={DERIVED_LABEL}",
+        *podman, *args, str(context), timeout=BUILD_SECONDS,
+    )  # fmt: skip
+    if result.returncode != 0:
+        remove_derived(tag)
+        pytest.fail(f"building {containerfile}:\n{result.stdout[-4000:]}\n{result.stderr}")
+    return tag
+
+
+def remove_derived(tag: str) -> None:
+    """Remove the image `tag` and the untagged stages that derived builds left."""
+    engine("rmi", "--force", tag)
+    engine("image", "prune", "--force", f"--filter=label={DERIVED_LABEL}")
 
 
 def engine(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -115,6 +161,16 @@ def run_job(
         *args,
         timeout=JOB_SECONDS,
     )
+
+
+def readable_folder(path: Path) -> Path:
+    """`path` with every folder and file under it readable by the container's UID (a
+    claim's files, in the chart)."""
+    for folder, _, files in os.walk(path):
+        Path(folder).chmod(0o755)
+        for name in files:
+            (Path(folder) / name).chmod(0o644)
+    return path
 
 
 def writable_folder(path: Path) -> Path:
