@@ -93,22 +93,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a .safetensors file, or a torch state dict (.pt, .pth)",
     )
-    parser.add_argument(
-        "--input",
-        type=parse_tensor,
-        action="append",
-        default=[],
-        metavar="NAME=UNIT[SHAPE]",
-        help="an input, in the order the architecture reads them (repeat)",
-    )
-    parser.add_argument(
-        "--output",
-        type=parse_tensor,
-        action="append",
-        default=[],
-        metavar="NAME=UNIT[SHAPE]",
-        help="an output, in the order the architecture writes them (repeat)",
-    )
+    for side, verb in (("input", "reads"), ("output", "writes")):
+        parser.add_argument(
+            f"--{side}",
+            type=parse_tensor,
+            action="append",
+            default=[],
+            metavar="NAME=UNIT[SHAPE]",
+            help=f"an {side}, in the order the architecture {verb} them (repeat)",
+        )
     parser.add_argument(
         "--from-package",
         type=Path,
