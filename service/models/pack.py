@@ -100,8 +100,8 @@ def pack(
         PackError: the version would be refused by the server, or the example gives no
             finite answer of the declared shapes; nothing is written.
     """
-    in_specs, batches = _signature("inputs", inputs)
-    out_specs, _ = _signature("outputs", outputs)
+    in_specs, batches = _signature("input", inputs)
+    out_specs, _ = _signature("output", outputs)
     document: dict[str, Any] = {
         "description": description,
         "inputs": in_specs,
