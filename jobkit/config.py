@@ -43,8 +43,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def read_mapping(path: Path) -> dict[str, Any]:
-    """One YAML mapping from a file of at most MAX_CONFIG_BYTES."""
+def read_mapping(path: Path, expected: str = "a mapping with a 'kind' key") -> dict[str, Any]:
+    """One YAML mapping from a file of at most MAX_CONFIG_BYTES; `expected` says what the
+    mapping is for when the file holds something else."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -57,7 +58,7 @@ def read_mapping(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config {path}: not valid YAML: {exc}") from None
     if not isinstance(doc, dict):
         raise ConfigError(
-            f"config {path}: expected a mapping with a 'kind' key, received {type(doc).__name__}"
+            f"config {path}: expected {expected}, received {type(doc).__name__}"
         )
     return doc
 

@@ -192,7 +192,7 @@ def _params(text: str | None) -> dict[str, Any]:
     if text is None:
         return {}
     if text.startswith("@"):
-        return read_mapping(Path(text[1:]))
+        return read_mapping(Path(text[1:]), "a mapping of parameter names to values")
     try:
         doc = json.loads(text)
     except ValueError as exc:
