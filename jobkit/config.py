@@ -57,9 +57,7 @@ def read_mapping(path: Path, expected: str = "a mapping with a 'kind' key") -> d
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {path}: not valid YAML: {exc}") from None
     if not isinstance(doc, dict):
-        raise ConfigError(
-            f"config {path}: expected {expected}, received {type(doc).__name__}"
-        )
+        raise ConfigError(f"config {path}: expected {expected}, received {type(doc).__name__}")
     return doc
 
 
