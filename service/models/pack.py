@@ -202,7 +202,7 @@ def _signature(
                     "'name' or the same one",
                     tensor=name,
                 )
-            specs.append({**value, "name": name})
+            specs.append({"name": name, **value})
         else:
             raise PackError(
                 f"{side} {name!r}: expected unit text, a mapping of TensorSpec fields or a "

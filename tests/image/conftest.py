@@ -12,7 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.images import BUILD_SECONDS, JOB_SECONDS, Container, script, start_server, stop
+from tests.support.images import (
+    BUILD_SECONDS,
+    JOB_SECONDS,
+    Container,
+    cpu_image,
+    start_server,
+    stop,
+)
 
 # Every test here may build the image first (the session fixture): a timeout for that.
 pytestmark = pytest.mark.timeout(BUILD_SECONDS + JOB_SECONDS)
@@ -21,10 +28,7 @@ pytestmark = pytest.mark.timeout(BUILD_SECONDS + JOB_SECONDS)
 @pytest.fixture(scope="session")
 def image() -> str:
     """The CPU image's tag, built from this checkout (layers cached by the engine)."""
-    out = script("build", "cpu", timeout=BUILD_SECONDS)
-    tag = script("tag", "cpu").strip()
-    assert f"image: {tag} " in out, out[-2000:]
-    return tag
+    return cpu_image()
 
 
 @pytest.fixture(scope="module")

@@ -60,9 +60,10 @@ def script(*args: str, timeout: float = 60) -> str:
 
 
 @functools.cache
+@functools.cache
 def cpu_image() -> str:
-    """The CPU image's tag, built from this checkout once per session (layers cached by the
-    engine)."""
+    """The CPU image's tag, built from this checkout once per test process (layers cached by
+    the engine), whichever test asks first."""
     out = script("build", "cpu", timeout=BUILD_SECONDS)
     tag = script("tag", "cpu").strip()
     assert f"image: {tag} " in out, out[-2000:]
