@@ -159,7 +159,10 @@ class DesignPlan(Plan):
 
     def describe(self) -> str:
         model = self.door.model
-        return f"{self.config.kind} of {model.name}/{model.version}: {self.rows:,} rows"
+        return (
+            f"{self.config.kind} of {model.name}/{model.version} on {model.device}: "
+            f"{self.rows:,} rows"
+        )
 
     def _chunk(self, start: int, stop: int, schema: pa.Schema) -> pa.RecordBatch:
         inputs = self.design.columns(start, stop)
@@ -226,7 +229,8 @@ class PredictPlan(Plan):
     def describe(self) -> str:
         model = self.door.model
         return (
-            f"predict with {model.name}/{model.version}: {self.rows:,} rows of {self.source.path}"
+            f"predict with {model.name}/{model.version} on {model.device}: {self.rows:,} rows "
+            f"of {self.source.path}"
         )
 
     def batches(

@@ -2,11 +2,11 @@
 anything else that predicts call this rather than wiring the core again.
 
 From :class:`~service.settings.Settings` it takes torch's thread count, the model repository
-(``MODEL_REPOSITORY``, or the embedded default models; ``MODEL_REPOSITORY_TRUSTED``), and the
-core's limits and policy (``MAX_UNIT_LENGTH``, ``MAX_ROWS``, ``DEFAULT_MODEL``,
-``INLINE_ROWS``, ``DOMAIN_POLICY``). So a batch job reads the same repository with the same
-limits as the API tier, and a unit error reads the same in a Job's log as in a ``/predict``
-answer.
+(``MODEL_REPOSITORY``, or the embedded default models; ``MODEL_REPOSITORY_TRUSTED``), the
+device the models compute on (``MODEL_DEVICE``), and the core's limits and policy
+(``MAX_UNIT_LENGTH``, ``MAX_ROWS``, ``DEFAULT_MODEL``, ``INLINE_ROWS``, ``DOMAIN_POLICY``). So
+a batch job reads the same repository on the same device with the same limits as the API tier,
+and a unit error reads the same in a Job's log as in a ``/predict`` answer.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 
 from service.dataplane import DataPlane, ForwardRunner, PredictObserver
 from service.models import ModelRepository, default_repository_path
+from service.models.runtime import resolve_device
 from service.settings import Settings
 
 __all__ = ["build_dataplane", "repository_root", "use_threads"]
@@ -54,7 +55,9 @@ def build_dataplane(
     use_threads(settings)
     if repository is None:
         repository = ModelRepository.load(
-            repository_root(settings), trusted=settings.model_repository_trusted
+            repository_root(settings),
+            trusted=settings.model_repository_trusted,
+            device=resolve_device(settings.model_device),
         )
     return DataPlane(
         repository,

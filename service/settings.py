@@ -15,9 +15,10 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.models.runtime import DeviceChoice, resolve_device
 from service.server_settings import ServerSettings
 
 __all__ = ["Settings", "get_settings"]
@@ -34,6 +35,11 @@ class Settings(BaseSettings):
     )
     model_repository_trusted: bool = Field(
         False, description="Allow formats that carry code (TorchScript) from the repository."
+    )
+    model_device: DeviceChoice = Field(
+        "auto",
+        description="Device the models compute on: auto (CUDA when a GPU is visible, else the "
+        "CPU), cpu, or cuda (refused at start when torch sees no GPU).",
     )
     default_model: str | None = Field(
         "projectile", description="Model used when a request names none; empty disables."
@@ -113,6 +119,15 @@ class Settings(BaseSettings):
         description="Most seconds an access line waits in memory (written in batches; "
         "0: each line at once).",
     )
+
+    @field_validator("model_device")
+    @classmethod
+    def _device_is_there(cls, value: DeviceChoice) -> DeviceChoice:
+        """The runtime's own rule, applied once here so that ``cuda`` on a machine without a
+        GPU is refused at start naming the variable, like any bad value, rather than failing
+        every model's load."""
+        resolve_device(value)
+        return value
 
     @cached_property
     def server(self) -> ServerSettings:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import torch
+
 from service.errors import ManifestError, ModelNotFoundError, ModelNotReadyError
 from service.models.manifest import MANIFEST_FILENAME, ModelManifest, load_manifest
 from service.models.runtime import LoadedModel, load_model
@@ -59,8 +61,11 @@ class ModelRepository:
                 self._latest[status.name] = model
 
     @classmethod
-    def load(cls, root: Path, *, trusted: bool = False) -> ModelRepository:
-        """Scan ``root`` and load every version; per-version failures become statuses."""
+    def load(
+        cls, root: Path, *, trusted: bool = False, device: torch.device | str = "cpu"
+    ) -> ModelRepository:
+        """Scan ``root`` and load every version onto `device`; per-version failures become
+        statuses."""
         if not root.is_dir():
             raise ManifestError(
                 f"model repository {root} is not a directory: expected "
@@ -82,7 +87,7 @@ class ModelRepository:
                     )
                 )
             for version_dir in versions:
-                status, model = _load_one(version_dir, trusted)
+                status, model = _load_one(version_dir, trusted, device)
                 statuses.append(status)
                 if model is not None:
                     models[(status.name, status.version)] = model
@@ -153,7 +158,9 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _load_one(folder: Path, trusted: bool) -> tuple[ModelStatus, LoadedModel | None]:
+def _load_one(
+    folder: Path, trusted: bool, device: torch.device | str
+) -> tuple[ModelStatus, LoadedModel | None]:
     name, version = folder.parent.name, folder.name
     manifest: ModelManifest | None = None
     try:
@@ -167,7 +174,7 @@ def _load_one(folder: Path, trusted: bool) -> tuple[ModelStatus, LoadedModel | N
                 f"{manifest.version!r}, but its folder is {name}/{version}: "
                 "the name and version must match the folder names"
             )
-        model = load_model(folder, trusted=trusted, manifest=manifest)
+        model = load_model(folder, trusted=trusted, manifest=manifest, device=device)
     except ManifestError as exc:
         return ModelStatus(name, version, "failed", exc.message, manifest), None
     except Exception as exc:  # a bug or an OS error must not take the other models down

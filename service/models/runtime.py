@@ -11,13 +11,19 @@ float32, torch's default, for an analytic module without any). Inputs are handed
 module in it and results come back in it, so every door can declare and render the
 precision the model really has (a float32 result is not widened into float64 digits it
 never had).
+
+A model computes on one device, :attr:`LoadedModel.device`, chosen once for the process by
+:func:`resolve_device` (``MODEL_DEVICE``): the module moves there at load, each batch moves
+there for the forward pass and its result comes back to numpy on the CPU, so nothing outside
+this module knows which device answered.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -45,11 +51,18 @@ from service.units import ParsedUnit, parse_unit
 __all__ = [
     "COMPUTE_DTYPES",
     "WARMUP_ROWS",
+    "DeviceChoice",
     "LoadedModel",
     "ModelArray",
     "compute_dtype",
     "load_model",
+    "resolve_device",
 ]
+
+log = logging.getLogger("service.models")
+
+DeviceChoice = Literal["auto", "cpu", "cuda"]
+"""Where models compute: ``cuda`` when a GPU is visible (``auto``), or as named."""
 
 WARMUP_ROWS = 2
 COMPUTE_DTYPES: dict[torch.dtype, np.dtype[Any]] = {
@@ -83,6 +96,26 @@ def compute_dtype(module: nn.Module) -> np.dtype[Any]:
     return COMPUTE_DTYPES[dtype]
 
 
+def resolve_device(choice: DeviceChoice) -> torch.device:
+    """The device `choice` means on this machine: ``auto`` is CUDA when torch sees a GPU, else
+    the CPU.
+
+    Raises:
+        ValueError: ``cuda`` and torch sees no GPU (a model would otherwise fail at its first
+            tensor, or a GPU pod would compute on its CPU unnoticed).
+    """
+    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "built without CUDA"
+        raise ValueError(
+            f"'cuda' expects a visible GPU, but torch {torch.__version__} ({build}) sees "
+            "none: give the pod a nvidia.com/gpu limit on a node with the NVIDIA device plugin, "
+            "or choose 'auto' (CUDA when available, else the CPU) or 'cpu'"
+        )
+    return torch.device("cuda")
+
+
 class LoadedModel:
     """One loaded version of one model. Immutable after load and safe to share across threads."""
 
@@ -94,8 +127,11 @@ class LoadedModel:
         output_units: tuple[ParsedUnit, ...],
         architecture: ArchitectureParams,
         domain: ModelDomain | None = None,
+        device: torch.device | None = None,
     ) -> None:
         self.manifest = manifest
+        # Where `module` lives (moved there by load_model) and every batch is computed.
+        self.device = device or torch.device("cpu")
         # Where the model is valid, in its own units (precomputed at load: a request's
         # check is a comparison or two per input); None when no input declares a domain.
         self.domain = domain
@@ -170,8 +206,8 @@ class LoadedModel:
             columns = [a.reshape(rows, n) for a, n in zip(arrays, self.input_sizes, strict=True)]
             flat = np.concatenate(columns, axis=1).astype(self.dtype)
         with torch.inference_mode():
-            result = self.module(torch.from_numpy(flat))
-        out = _check_output(result, rows, sum(self.output_sizes), self.manifest)
+            result = self.module(torch.from_numpy(flat).to(self.device))
+        out = _check_output(result, rows, sum(self.output_sizes), self.manifest).cpu()
         if out.dtype != self._torch_dtype:
             raise ManifestError(
                 f"forward pass returned {str(out.dtype).removeprefix('torch.')} values; the "
@@ -231,8 +267,13 @@ def _column_dimensions(specs: Sequence[TensorSpec], units: Sequence[ParsedUnit])
 
 
 def _build_module(
-    manifest: ModelManifest, folder: Path, params: ArchitectureParams, trusted: bool
+    manifest: ModelManifest,
+    folder: Path,
+    params: ArchitectureParams,
+    trusted: bool,
+    device: torch.device,
 ) -> nn.Module:
+    """The module, its weights loaded, on `device`."""
     arch = manifest.architecture.name
     spec = manifest.weights
     if spec is None:
@@ -241,7 +282,7 @@ def _build_module(
                 f"architecture {arch!r} has trained parameters and needs a 'weights' entry; "
                 "received none"
             )
-        return params.build()
+        return params.build().to(device)
     if spec.format == "torchscript" and not trusted:
         raise ManifestError(
             f"weights file {spec.file!r} is TorchScript, which carries code that would run inside "
@@ -266,13 +307,15 @@ def _build_module(
     if spec.sha256 is not None:
         check_sha256(path, spec.sha256)
     if opaque:
-        return load_torchscript(path)
+        return load_torchscript(path, device)
     module = params.build()
     load_state_dict_into(module, read_state_dict(path, spec.format), arch)
-    return module
+    return module.to(device)
 
 
-def _load(manifest: ModelManifest, folder: Path, trusted: bool) -> LoadedModel:
+def _load(
+    manifest: ModelManifest, folder: Path, trusted: bool, device: torch.device
+) -> LoadedModel:
     input_units = _parse_units("input", manifest.inputs)
     output_units = _parse_units("output", manifest.outputs)
     domain = build_domain(manifest.inputs, input_units)
@@ -294,11 +337,11 @@ def _load(manifest: ModelManifest, folder: Path, trusted: bool) -> LoadedModel:
     )
     if problems:
         raise ManifestError(f"architecture {arch!r}: " + "; ".join(problems), architecture=arch)
-    module = _build_module(manifest, folder, params, trusted)
+    module = _build_module(manifest, folder, params, trusted, device)
     module.eval()
     for parameter in module.parameters():  # (ScriptModules refuse module.requires_grad_)
         parameter.requires_grad_(False)
-    loaded = LoadedModel(manifest, module, input_units, output_units, params, domain)
+    loaded = LoadedModel(manifest, module, input_units, output_units, params, domain, device)
     warm = [np.ones((WARMUP_ROWS, *s.shape)) for s in manifest.inputs]
     try:
         loaded.predict(warm)
@@ -313,15 +356,28 @@ def _load(manifest: ModelManifest, folder: Path, trusted: bool) -> LoadedModel:
 
 
 def load_model(
-    folder: Path, *, trusted: bool = False, manifest: ModelManifest | None = None
+    folder: Path,
+    *,
+    trusted: bool = False,
+    manifest: ModelManifest | None = None,
+    device: torch.device | str = "cpu",
 ) -> LoadedModel:
-    """Load ``folder/model.yaml`` and its weights; every refusal is a :class:`ManifestError`."""
+    """Load ``folder/model.yaml`` and its weights onto `device` (warmed up there); every
+    refusal is a :class:`ManifestError`."""
     if manifest is None:
         manifest = load_manifest(folder / MANIFEST_FILENAME)
     try:
-        return _load(manifest, folder, trusted)
+        loaded = _load(manifest, folder, trusted, torch.device(device))
     except ManifestError as exc:
         raise ManifestError(
             f"model {manifest.name!r} version {manifest.version!r}: {exc.message}",
             **{**exc.details, "model": manifest.name, "version": manifest.version},
         ) from exc
+    log.info(
+        "model %s/%s ready on %s, computing in %s",
+        loaded.name,
+        loaded.version,
+        loaded.device,
+        loaded.dtype,
+    )
+    return loaded

@@ -130,14 +130,17 @@ def load_state_dict_into(module: nn.Module, tensors: Mapping[str, torch.Tensor],
     module.load_state_dict(cast, strict=True)
 
 
-def load_torchscript(path: Path) -> nn.Module:
-    """Trusted repositories only: TorchScript compiles and runs the code inside the archive."""
+def load_torchscript(path: Path, device: torch.device) -> nn.Module:
+    """Trusted repositories only: TorchScript compiles and runs the code inside the archive.
+
+    Its tensors are placed on `device` as they are read (torch's way for a scripted module:
+    moving one afterwards is not supported on every device)."""
     try:
         with warnings.catch_warnings():
             # torch 2.13 deprecates TorchScript; the operator chose it explicitly.
             warnings.simplefilter("ignore", DeprecationWarning)
             module: nn.Module = torch.jit.load(  # type: ignore[no-untyped-call]
-                str(path), map_location="cpu"
+                str(path), map_location=device
             )
     except Exception as exc:
         raise ManifestError(

@@ -152,6 +152,13 @@ REFUSED_CONFIGS: list[tuple[str, dict[str, Any], dict[str, str], list[str], list
         ["--shard is 3", "0 to 2"],
     ),
     (
+        "a device other than auto, cpu or cuda",
+        PROJECTILE_SWEEP,
+        {"MODEL_DEVICE": "gpu"},
+        [],
+        ["MODEL_DEVICE", "'auto', 'cpu' or 'cuda'", "'gpu'"],
+    ),
+    (
         "malformed BATCH_SHARDS",
         PROJECTILE_SWEEP,
         {"BATCH_SHARDS": "many"},
