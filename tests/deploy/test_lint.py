@@ -11,11 +11,7 @@ from tests.support.chart import CHART, DEPLOY, SCENARIOS
 from tests.support.paths import REPO
 from tests.support.tools import run, tool
 
-SHELL_SCRIPTS = [
-    REPO / "scripts" / "install-tools.sh",
-    REPO / "scripts" / "cluster.sh",
-    DEPLOY / "test-deployment.sh",
-]
+SHELL_SCRIPTS = [*sorted((REPO / "scripts").glob("*.sh")), DEPLOY / "test-deployment.sh"]
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
