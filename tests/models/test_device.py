@@ -30,7 +30,7 @@ from harness.procs import WAIT_SECONDS
 from harness.server import SERVE, server_env
 from service.core import build_dataplane
 from service.errors import ManifestError
-from service.models import ModelRepository, load_model
+from service.models import ModelRepository, default_repository_path, load_model
 from service.models.runtime import resolve_device
 from service.settings import Settings
 from tests.support.models import (
@@ -140,6 +140,15 @@ def test_the_repository_loads_every_version_onto_its_device(tmp_path: Path) -> N
     statuses = ModelRepository.load(tmp_path, device="meta").statuses()
     assert [(s.name, s.state) for s in statuses] == [("a", "failed"), ("b", "failed")]
     assert all(META_REACHED in (s.reason or "") for s in statuses)
+
+
+def test_every_embedded_model_computes_wholly_on_its_device() -> None:
+    """No tensor of theirs is made on the CPU behind the device's back: that would fail
+    with a device mismatch, here as on a GPU."""
+    statuses = ModelRepository.load(default_repository_path(), device="meta").statuses()
+    assert statuses
+    for status in statuses:
+        assert META_REACHED in (status.reason or ""), (status.name, status.reason)
 
 
 def test_the_core_loads_models_on_the_settings_device(tmp_path: Path) -> None:
