@@ -45,7 +45,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) tools
-	$(BIN)/pytest --ignore=tests/cluster
+	$(BIN)/pytest --ignore=tests/cluster --ignore=tests/image_gpu
 
 ## Lint, type-check and run every test.
 test: lint typecheck pytest
@@ -73,7 +73,8 @@ image: tools
 image-load: tools
 	bash scripts/image.sh build load
 
-## The GPU image (Dockerfile.gpu, NVIDIA's CUDA runtime base: needs a registry).
+## The GPU image (Dockerfile.gpu: the CPU image's base, torch's CUDA build and its nvidia-*
+## wheels from PyPI; 2.7 GB of downloads).
 image-gpu: tools
 	bash scripts/image.sh build gpu
 
@@ -93,9 +94,11 @@ cluster: cluster-tools image image-load
 cluster-down:
 	bash scripts/cluster.sh down
 
-## The tests on that cluster (tests/cluster): they bring it up when it is not, and down after.
-## The binaries are built first, outside pytest, so a cold build's time is printed.
-test-cluster: $(STAMP) cluster-tools image image-load
+## The GPU image's tests (tests/image_gpu: no GPU needed; the build is too long for `make test`),
+## then the tests on that cluster (tests/cluster): they bring it up when it is not, and down
+## after. The binaries are built first, outside pytest, so a cold build's time is printed.
+test-cluster: $(STAMP) cluster-tools image image-load image-gpu
+	$(BIN)/pytest tests/image_gpu
 	bash scripts/cluster.sh build
 	$(BIN)/pytest tests/cluster -p no:randomly
 

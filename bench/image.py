@@ -1,16 +1,19 @@
-"""``python -m bench.image``: the CPU image's size, by component, and its time from start to ready.
+"""``python -m bench.image``: an image's size, by component, and its time from start to ready,
+for the CPU image, the GPU image or both (``--variant cpu gpu``).
 
 One run, one machine, against baselines measured in the same run:
 
 - size: the image as the engine reports it, the base image under it, and what the runtime
   holds by component (the Python interpreter and standard library, the rest of the base OS,
-  torch, pyarrow, the rest of the venv), read with ``du``-like walks inside the image;
+  torch, CUDA (torch's nvidia-* wheels and the CUDA bindings: GPU image), pyarrow, the rest of
+  the venv), read with ``du``-like walks inside the image;
 - start to ready: ``run --detach`` (the chart's options: read-only root, UID 10001, no
   capability) until ``/readyz`` answers 200, against the same server started outside any
   container (``python -m service`` from this checkout's venv, one worker, same settings).
-  Median of ``--repeats`` starts of each.
+  Median of ``--repeats`` starts of each. The GPU image starts with ``ALLOW_CPU_FALLBACK=true``
+  (no GPU here): the same start, on the CPU, as on a GPU node but for CUDA's initialisation.
 
-The image must exist (``make image``); the engine is scripts/image.sh's.
+The images must exist (``make image``, ``make image-gpu``); the engine is scripts/image.sh's.
 """
 
 from __future__ import annotations
@@ -44,23 +47,34 @@ def du(root):
     return total
 python = du(stdlib) + sum(os.lstat(p).st_size for p in {os.path.realpath(sys.executable)})
 torch = du(f"{site}/torch") + du(f"{site}/torch.libs") + du(f"{site}/torchgen")
+cuda = du(f"{site}/nvidia") + du(f"{site}/cuda")
 pyarrow = du(f"{site}/pyarrow")
 venv = du("/opt/venv")
 system = sum(du(p) for p in ("/usr", "/etc", "/var", "/lib", "/bin", "/sbin") if os.path.isdir(p)
              and not os.path.islink(p))
-print(json.dumps({"python": python, "torch": torch, "pyarrow": pyarrow,
-                  "rest of the venv": venv - torch - pyarrow,
-                  "rest of the base OS": system - python}))
+found = {"python": python, "torch": torch, "CUDA libraries": cuda, "pyarrow": pyarrow,
+         "rest of the venv": venv - torch - cuda - pyarrow, "rest of the base OS": system - python}
+print(json.dumps({name: size for name, size in found.items() if size}))
 """
 
 
-def container_start(image: str) -> float:
+# What each variant's container is started with beyond the chart's options: the GPU image
+# would refuse to start without a GPU.
+START_ENV = {"cpu": [], "gpu": ["--env=ALLOW_CPU_FALLBACK=true"]}
+
+
+def container_start(image: str, variant: str) -> float:
     """Seconds from ``run --detach`` (the chart's options, one worker) to ready. The wait
     polls only ``/readyz``: asking the engine about the container on each poll would take
     the cores the start is measured on."""
     options = image_sh("run-options").split()
     box = run_detached(
-        image, *options, "--env=WEB_CONCURRENCY=1", port=free_port(), prefix="bench-image"
+        image,
+        *options,
+        "--env=WEB_CONCURRENCY=1",
+        *START_ENV[variant],
+        port=free_port(),
+        prefix="bench-image",
     )
     try:
         return wait_ready(box.url(), started=box.started, timeout=READY_SECONDS, interval=0.02)
@@ -88,41 +102,56 @@ def sizes(image: str, base: str) -> dict[str, Any]:
     }
 
 
-def report(image: str, found: dict[str, Any], starts: dict[str, list[float]]) -> str:
+def report(found: dict[str, dict[str, Any]], starts: dict[str, list[float]]) -> str:
     mb = 1e6
-    lines = [
-        f"Image `{image}`: {found['image'] / mb:,.0f} MB (base {found['base'] / mb:,.0f} MB)",
-        "",
-        "| component | MB | share |",
-        "|---|---|---|",
-    ]
-    total = sum(found["components"].values())
-    for name, size in sorted(found["components"].items(), key=lambda kv: -kv[1]):
-        lines.append(f"| {name} | {size / mb:,.0f} | {size / total:.0%} |")
-    lines += ["", "| start to ready | median s | runs | vs bare |", "|---|---|---|---|"]
-    base = statistics.median(starts["bare (python -m service)"])
+    lines = []
+    for image, sized in found.items():
+        lines += [
+            f"Image `{image}`: {sized['image'] / mb:,.0f} MB (base {sized['base'] / mb:,.0f} MB)",
+            "",
+            "| component | MB | share |",
+            "|---|---|---|",
+        ]
+        total = sum(sized["components"].values())
+        for name, size in sorted(sized["components"].items(), key=lambda kv: -kv[1]):
+            lines.append(f"| {name} | {size / mb:,.0f} | {size / total:.0%} |")
+        lines.append("")
+    lines += ["| start to ready | median s | runs | vs bare |", "|---|---|---|---|"]
+    base = statistics.median(starts[BARE])
     for name, runs in starts.items():
         median = statistics.median(runs)
         lines.append(f"| {name} | {median:.2f} | {len(runs)} | {median / base:.2f}x |")
     return "\n".join(lines)
 
 
+BARE = "bare (python -m service)"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.image", description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--image", default=None, help="default: scripts/image.sh tag cpu")
+    parser.add_argument(
+        "--variant",
+        nargs="+",
+        choices=sorted(START_ENV),
+        default=["cpu"],
+        help="the images to measure (scripts/image.sh tag VARIANT), in one run",
+    )
     parser.add_argument("--base", default="docker.io/library/python:3.11-slim-bookworm")
     args = parser.parse_args(argv)
-    image = args.image or image_sh("tag", "cpu").strip()
-    found = sizes(image, args.base)
-    starts: dict[str, list[float]] = {"bare (python -m service)": [], "container": []}
+    images = {variant: image_sh("tag", variant).strip() for variant in args.variant}
+    found = {image: sizes(image, args.base) for image in images.values()}
+    starts: dict[str, list[float]] = {
+        name: [] for name in [BARE, *(f"container ({v})" for v in images)]
+    }
     try:
-        for _ in range(args.repeats):  # interleaved: a slow minute hurts both alike
-            starts["bare (python -m service)"].append(bare_start())
-            starts["container"].append(container_start(image))
+        for _ in range(args.repeats):  # interleaved: a slow minute hurts all alike
+            starts[BARE].append(bare_start())
+            for variant, image in images.items():
+                starts[f"container ({variant})"].append(container_start(image, variant))
     except NotReadyError as e:
         raise SystemExit(f"not ready: {e}") from None
-    print(report(image, found, starts))
+    print(report(found, starts))
 
 
 if __name__ == "__main__":

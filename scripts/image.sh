@@ -29,7 +29,9 @@
 #                     <version> is pyproject's, which the chart's appVersion repeats
 #   BASE_IMAGE        the base (default: Dockerfile's, python:3.11-slim-bookworm)
 #   LOCAL_BASE=1      make the base locally without trying a registry first
-#   TORCH_FIND_LINKS  a folder holding the torch wheel, mounted into the build; by default the
+#   TORCH_FIND_LINKS  (cpu and load: the GPU image takes torch and its CUDA wheels from PyPI,
+#                     pinned by requirements/cuda.txt)
+#                     a folder holding the torch wheel, mounted into the build; by default the
 #                     first folder pip would search (PIP_FIND_LINKS, then every pip config
 #                     file's find-links) that holds torch-<TORCH_VERSION>, else none: the wheel
 #                     comes from TORCH_INDEX_URL (the PyTorch CPU index), and the build fails at
@@ -179,9 +181,10 @@ build() {
       require_torch_index
       [[ -n "${TORCH_INDEX_URL:-}" ]] && args+=(--build-arg "TORCH_INDEX_URL=${TORCH_INDEX_URL}")
     fi
-    ensure_base
-    [[ -n "${BASE_IMAGE:-}" ]] && args+=(--build-arg "BASE_IMAGE=${BASE_IMAGE}")
   fi
+  # One base for both: the GPU image takes CUDA from torch's wheels (PyPI), not from its base.
+  ensure_base
+  [[ -n "${BASE_IMAGE:-}" ]] && args+=(--build-arg "BASE_IMAGE=${BASE_IMAGE}")
   cert="$(pip_cert)"
   if [[ -n "${cert}" && "${ENGINE}" == podman ]]; then
     args+=(-v "${cert}:/run/build-ca/ca.pem:ro" --build-arg PIP_CERT=/run/build-ca/ca.pem)

@@ -3,63 +3,39 @@ never recompiles, no pip, the labels of this checkout, the accelerator rule, the
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import pytest
 import tomllib
 
+from tests.support.image_contents import (
+    build_leftovers,
+    head_revision,
+    labels,
+    pip_refusal,
+    stale_byte_code,
+)
 from tests.support.images import engine, run_job
 from tests.support.paths import REPO
 
-# Imports the three workloads' modules, then lists every loaded module of the venv whose
-# byte code Python would not use as it is (missing, or stale for a timestamp pyc).
-STALE_BYTE_CODE = """
-import importlib.util, os, sys
-import service.rest.app, batch.cli, training.cli, container.entrypoint
-stale, checked = [], 0
-for name, module in list(sys.modules.items()):
-    source = getattr(module, "__file__", None) or ""
-    if not source.startswith("/opt/venv/") or not source.endswith(".py"):
-        continue
-    checked += 1
-    cached = importlib.util.cache_from_source(source)
-    if not os.path.exists(cached):
-        stale.append(f"{name}: no {cached}")
-        continue
-    with open(cached, "rb") as f:
-        flags = int.from_bytes(f.read(8)[4:8], "little")
-    if flags != 0b01:  # hash-based, unchecked: valid whatever the files' times
-        stale.append(f"{name}: flags {flags}")
-print(checked)
-print("\\n".join(stale))
-"""
-
 
 def test_every_module_loads_from_byte_code_compiled_in_the_image(image: str) -> None:
-    result = run_job(image, ["-c", STALE_BYTE_CODE], entrypoint="python3")
-    assert result.returncode == 0, result.stderr
-    loaded, *stale = result.stdout.strip().split("\n")
-    assert int(loaded) > 500, "the check saw too few modules to mean anything"
+    checked, stale = stale_byte_code(image)
+    assert checked > 500, "the check saw too few modules to mean anything"
     assert stale == [], "\n".join(stale[:20])
 
 
 def test_the_image_holds_no_installer(image: str) -> None:
-    result = run_job(image, ["-m", "pip", "--version"], entrypoint="python3")
+    result = pip_refusal(image)
     assert result.returncode != 0
     assert "No module named pip" in result.stderr
 
 
 def test_the_labels_name_this_checkout(image: str) -> None:
-    labels = json.loads(engine("image", "inspect", "--format", "{{json .Labels}}", image).stdout)
+    found = labels(image)
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert labels["org.opencontainers.image.version"] == pyproject["project"]["version"]
-    assert labels["org.opencontainers.image.revision"] == head
-    assert labels["org.opencontainers.image.source"].startswith("https://")
-    assert labels["io.dimtensor.accelerator"] == "cpu"
+    assert found["org.opencontainers.image.version"] == pyproject["project"]["version"]
+    assert found["org.opencontainers.image.revision"] == head_revision()
+    assert found["org.opencontainers.image.source"].startswith("https://")
+    assert found["io.dimtensor.accelerator"] == "cpu"
 
 
 @pytest.mark.parametrize(
@@ -95,17 +71,7 @@ def test_the_image_stays_under_its_size_bound(image: str) -> None:
 def test_no_build_input_cache_or_secret_is_left_in_the_image(image: str) -> None:
     """The wheel folder and the CA bundle were mounted into the build, never copied; the
     sources, pip's cache and apt's lists stayed in the builder stage."""
-    look = """
-import os
-print([p for p in ("/wheels", "/run/build-ca", "/src", "/root/.cache") if os.path.exists(p)])
-wheels = [f for d, _, fs in os.walk("/opt") for f in fs if f.endswith(".whl")]
-print(wheels[:5])
-lists = "/var/lib/apt/lists"
-print(len([f for f in os.listdir(lists) if f != "partial"]) if os.path.isdir(lists) else 0)
-"""
-    result = run_job(image, ["-c", look], entrypoint="python3")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[:3] == ["[]", "[]", "0"], result.stdout
+    assert build_leftovers(image) == []
 
 
 def test_home_is_the_users_and_group_0s_for_arbitrary_uids(image: str) -> None:

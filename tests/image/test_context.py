@@ -39,6 +39,7 @@ def test_the_package_and_its_pins_are_in_the_context(context_files: set[str]) ->
         "pyproject.toml",
         "README.md",
         "requirements/constraints.txt",
+        "requirements/cuda.txt",
         "service/rest/app.py",
         "service/units/definitions.txt",
         "service/models/defaults/projectile/1/model.yaml",

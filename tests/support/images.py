@@ -30,6 +30,7 @@ __all__ = [
     "SCRIPT",
     "Container",
     "build_derived",
+    "built_image",
     "cpu_image",
     "engine",
     "readable_folder",
@@ -61,13 +62,18 @@ def script(*args: str, timeout: float = 60) -> str:
 
 @functools.cache
 @functools.cache
-def cpu_image() -> str:
-    """The CPU image's tag, built from this checkout once per test process (layers cached by
-    the engine), whichever test asks first."""
-    out = script("build", "cpu", timeout=BUILD_SECONDS)
-    tag = script("tag", "cpu").strip()
+def built_image(variant: str) -> str:
+    """The tag of image `variant` (``scripts/image.sh build cpu|gpu|load``), built from this
+    checkout once per test process (layers cached by the engine), whichever test asks first."""
+    out = script("build", variant, timeout=BUILD_SECONDS)
+    tag = script("tag", variant).strip()
     assert f"image: {tag} " in out, out[-2000:]
     return tag
+
+
+def cpu_image() -> str:
+    """The CPU image's tag (:func:`built_image`)."""
+    return built_image("cpu")
 
 
 def build_derived(
