@@ -4,38 +4,28 @@ never recompiles, no pip, the labels of this checkout, the accelerator rule, the
 from __future__ import annotations
 
 import pytest
-import tomllib
 
 from tests.support.image_contents import (
-    build_leftovers,
-    head_revision,
-    labels,
-    pip_refusal,
-    stale_byte_code,
+    assert_byte_code_compiled,
+    assert_labels_name_this_checkout,
+    assert_no_installer_or_build_input,
+    assert_size_at_most,
 )
 from tests.support.images import engine, run_job
-from tests.support.paths import REPO
 
 
 def test_every_module_loads_from_byte_code_compiled_in_the_image(image: str) -> None:
-    checked, stale = stale_byte_code(image)
-    assert checked > 500, "the check saw too few modules to mean anything"
-    assert stale == [], "\n".join(stale[:20])
+    assert_byte_code_compiled(image)
 
 
-def test_the_image_holds_no_installer(image: str) -> None:
-    result = pip_refusal(image)
-    assert result.returncode != 0
-    assert "No module named pip" in result.stderr
+def test_the_image_holds_no_installer_and_no_build_input(image: str) -> None:
+    """The wheel folder and the CA bundle were mounted into the build, never copied; the
+    sources, pip's cache and apt's lists stayed in the builder stage."""
+    assert_no_installer_or_build_input(image)
 
 
 def test_the_labels_name_this_checkout(image: str) -> None:
-    found = labels(image)
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert found["org.opencontainers.image.version"] == pyproject["project"]["version"]
-    assert found["org.opencontainers.image.revision"] == head_revision()
-    assert found["org.opencontainers.image.source"].startswith("https://")
-    assert found["io.dimtensor.accelerator"] == "cpu"
+    assert_labels_name_this_checkout(image, "cpu")
 
 
 @pytest.mark.parametrize(
@@ -63,15 +53,8 @@ def test_the_entrypoint_checks_the_device_then_hands_over(
 
 
 def test_the_image_stays_under_its_size_bound(image: str) -> None:
-    """docs/images.md: at or under 1,000 MB (a size, not a timing: the same inputs give it)."""
-    size = int(engine("image", "inspect", "--format", "{{.Size}}", image).stdout)
-    assert size <= 1_000_000_000, f"{size / 1e6:.0f} MB"
-
-
-def test_no_build_input_cache_or_secret_is_left_in_the_image(image: str) -> None:
-    """The wheel folder and the CA bundle were mounted into the build, never copied; the
-    sources, pip's cache and apt's lists stayed in the builder stage."""
-    assert build_leftovers(image) == []
+    """docs/images.md: at or under 1,000 MB."""
+    assert_size_at_most(image, 1_000)
 
 
 def test_home_is_the_users_and_group_0s_for_arbitrary_uids(image: str) -> None:

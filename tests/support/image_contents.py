@@ -6,10 +6,17 @@ from __future__ import annotations
 import json
 import subprocess
 
+import tomllib
+
 from tests.support.images import engine, run_job
 from tests.support.paths import REPO
 
-__all__ = ["build_leftovers", "head_revision", "labels", "pip_refusal", "stale_byte_code"]
+__all__ = [
+    "assert_byte_code_compiled",
+    "assert_labels_name_this_checkout",
+    "assert_no_installer_or_build_input",
+    "assert_size_at_most",
+]
 
 # Imports the three workloads' modules, then lists every loaded module of the venv whose
 # byte code Python would not use as it is (missing, or stale for a timestamp pyc).
@@ -81,3 +88,32 @@ def head_revision() -> str:
     return subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.strip()
+
+
+def assert_byte_code_compiled(image: str) -> None:
+    """Every module the three workloads import loads from unchecked-hash byte code."""
+    checked, stale = stale_byte_code(image)
+    assert checked > 500, "the check saw too few modules to mean anything"
+    assert stale == [], "\n".join(stale[:20])
+
+
+def assert_no_installer_or_build_input(image: str) -> None:
+    result = pip_refusal(image)
+    assert result.returncode != 0
+    assert "No module named pip" in result.stderr
+    assert build_leftovers(image) == []
+
+
+def assert_labels_name_this_checkout(image: str, accelerator: str) -> None:
+    found = labels(image)
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert found["org.opencontainers.image.version"] == version
+    assert found["org.opencontainers.image.revision"] == head_revision()
+    assert found["org.opencontainers.image.source"].startswith("https://")
+    assert found["io.dimtensor.accelerator"] == accelerator
+
+
+def assert_size_at_most(image: str, megabytes: int) -> None:
+    """A size, not a timing: the same inputs give it."""
+    size = int(engine("image", "inspect", "--format", "{{.Size}}", image).stdout)
+    assert size <= megabytes * 1_000_000, f"{size / 1e6:.0f} MB, bound {megabytes} MB"
