@@ -47,7 +47,7 @@ cd "${ROOT}"
 REGISTRY_IMAGE="ghcr.io/dimtensor/dimtensor-serve"
 DEFAULT_BASE="docker.io/library/python:3.11-slim-bookworm"
 TORCH_VERSION="${TORCH_VERSION:-2.13.0+cpu}"
-BUILD_LABEL="io.dimtensor.built-by=scripts/image.sh"  # what prune_superseded removes
+BUILD_LABEL="io.dimtensor.built-by=scripts/image.sh"  # + ":<variant>": what prune_superseded removes
 UID_GID="10001:10001"  # deploy/helm/dimtensor/values.yaml security.runAsUser/runAsGroup
 
 die() {
@@ -201,19 +201,21 @@ build() {
     --build-arg "VERSION=$(version)" --build-arg "REVISION=${revision}" \
     --label "org.opencontainers.image.version=$(version)" \
     --label "org.opencontainers.image.revision=${revision}" \
-    --label "${BUILD_LABEL}" \
+    --label "${BUILD_LABEL}:${variant}" \
     "${args[@]}" .
-  prune_superseded "${started}"
+  prune_superseded "${variant}" "${started}"
   echo "image: ${name} $(size_mb "${name}") MB"
 }
 
-# Each build leaves the image it replaced and its builder stage (2 GB with torch) untagged; on
-# a shared disk a day of builds filled it (a cluster test's pod then failed with ENOSPC). Remove
-# the untagged images of this script's builds made before this one started, keeping this
-# build's own builder stage as the layer cache of the next.
+# Each build leaves the image it replaced and its builder stage (2 GB with torch, 9 GB with
+# CUDA) untagged; on a shared disk a day of builds filled it (a cluster test's pod then failed
+# with ENOSPC). Remove the untagged images of this script's builds of VARIANT made before this
+# one started (STARTED, epoch seconds), keeping this build's own builder stage as the layer
+# cache of the next, and the other variants' as theirs.
 prune_superseded() {
-  "${ENGINE}" image prune --force --filter "label=${BUILD_LABEL}" \
-    --filter "until=$1" >/dev/null ||
+  local variant="$1" started="$2"
+  "${ENGINE}" image prune --force --filter "label=${BUILD_LABEL}:${variant}" \
+    --filter "until=${started}" >/dev/null ||
     echo "image: could not remove the untagged images of earlier builds (left as they are)" >&2
 }
 
